@@ -1,0 +1,19 @@
+//! vmpipe: what is in the address space of every process, who owns it, and what state it is
+//! in — for live Linux processes today, through a pipeline declared in TOML.
+//!
+//! Data flows `source → engine (rayon, per process) → sinks`:
+//!
+//! * [`source`] turns processes into [`model::Region`] records ([`source::linux`] reads
+//!   `/proc`);
+//! * [`engine`] collects processes in parallel and streams them to the sinks in pid order;
+//! * [`sink`] writes CSV tables and a text report;
+//! * [`pipeline`] loads and strictly validates the TOML file that ties them together;
+//! * [`run`] runs one pipeline.
+
+pub mod engine;
+pub mod model;
+pub mod pipeline;
+pub mod run;
+pub mod sink;
+pub mod source;
+pub mod summary;

@@ -1,0 +1,631 @@
+//! The strict checker: walks the spanned TOML tree, collects every problem with its place,
+//! and builds a [`Pipeline`] only when there are none.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use regex::bytes::RegexBuilder;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::{AnalyzerConfig, Diagnostic, Pipeline, SinkConfig, SourceConfig};
+use crate::source::Selection;
+use crate::source::linux::Detail;
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+const TOP_KEYS: &[&str] = &["description", "source", "analyzer", "sink"];
+const SOURCE_TYPES: &[&str] = &["live"];
+const SOURCE_KEYS: &[&str] = &["type", "processes", "pids", "name", "user", "detail"];
+const DETAILS: &[&str] = &["maps", "smaps"];
+const ANALYZER_KEYS: &[&str] = &["use", "options"];
+const SINK_TYPES: &[&str] = &["csv", "text"];
+const CSV_KEYS: &[&str] = &["type", "dir"];
+const TEXT_KEYS: &[&str] = &["type", "path", "top"];
+/// The most processes a text ranking may list.
+const MAX_TOP: i64 = 100_000;
+/// The size limit of a compiled name pattern (a hostile pattern cannot eat the machine).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+struct Checker<'t> {
+    text: &'t str,
+    diags: Vec<Diagnostic>,
+}
+
+fn choices(list: &[&str]) -> String {
+    list.iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn find<'a, 'i>(
+    table: &'a DeTable<'i>,
+    key: &str,
+) -> Option<(&'a Spanned<std::borrow::Cow<'i, str>>, &'a Value<'i>)> {
+    table.iter().find(|(k, _)| k.get_ref().as_ref() == key)
+}
+
+impl Checker<'_> {
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.diags.push(Diagnostic::at(self.text, span, message));
+    }
+
+    fn line_of(&self, span: Range<usize>) -> usize {
+        Diagnostic::at(self.text, span, "").line
+    }
+
+    /// Flags every key of `table` not in `allowed`.
+    fn only_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], what: &str) {
+        for (k, _) in table.iter() {
+            if !allowed.contains(&k.get_ref().as_ref()) {
+                self.err(
+                    k.span(),
+                    format!(
+                        "unknown key `{}` in {what}; valid keys: {}",
+                        k.get_ref().escape_debug(),
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn wrong_type(&mut self, v: &Value<'_>, key: &str, want: &str) {
+        self.err(
+            v.span(),
+            format!("`{key}` must be {want}, found {}", v.get_ref().type_str()),
+        );
+    }
+
+    fn string<'a>(&mut self, v: &'a Value<'_>, key: &str) -> Option<&'a str> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.as_ref()),
+            _ => {
+                self.wrong_type(v, key, "a string");
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, v: &Value<'_>, key: &str) -> Option<i64> {
+        match v.get_ref() {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.err(v.span(), format!("`{key}` is out of range"));
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(v, key, "an integer");
+                None
+            }
+        }
+    }
+
+    /// A string that must be one of `valid`.
+    fn choice(&mut self, v: &Value<'_>, key: &str, valid: &[&str], what: &str) -> Option<String> {
+        let s = self.string(v, key)?;
+        if valid.contains(&s) {
+            Some(s.to_string())
+        } else {
+            self.err(
+                v.span(),
+                format!(
+                    "unknown {what} \"{}\"; valid choices: {}",
+                    s.escape_debug(),
+                    choices(valid)
+                ),
+            );
+            None
+        }
+    }
+
+    fn table<'a, 'i>(&mut self, v: &'a Value<'i>, what: &str) -> Option<&'a DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.wrong_type(v, what, "a table");
+                None
+            }
+        }
+    }
+
+    /// An array of tables (`[[name]]`); a single table is refused with a hint.
+    fn tables<'a, 'i>(
+        &mut self,
+        v: &'a Value<'i>,
+        key: &str,
+    ) -> Vec<(Range<usize>, &'a DeTable<'i>)> {
+        match v.get_ref() {
+            DeValue::Array(items) => items
+                .iter()
+                .filter_map(|item| {
+                    let span = item.span();
+                    self.table(item, key).map(|t| (span, t))
+                })
+                .collect(),
+            DeValue::Table(_) => {
+                self.err(
+                    v.span(),
+                    format!("`{key}` must be an array of tables: write [[{key}]], not [{key}]"),
+                );
+                Vec::new()
+            }
+            _ => {
+                self.wrong_type(v, key, "an array of tables ([[…]])");
+                Vec::new()
+            }
+        }
+    }
+
+    fn source(&mut self, root: &DeTable<'_>, whole: Range<usize>) -> Option<SourceConfig> {
+        let Some((_, v)) = find(root, "source") else {
+            self.err(
+                whole.start..whole.start,
+                format!(
+                    "missing [source] table (type = one of {})",
+                    choices(SOURCE_TYPES)
+                ),
+            );
+            return None;
+        };
+        let table = self.table(v, "source")?;
+        self.only_keys(table, SOURCE_KEYS, "[source]");
+        let kind = match find(table, "type") {
+            Some((_, t)) => self.choice(t, "type", SOURCE_TYPES, "source type"),
+            None => {
+                self.err(
+                    v.span(),
+                    format!("[source] needs `type`, one of {}", choices(SOURCE_TYPES)),
+                );
+                None
+            }
+        };
+        let mut selection = Selection::default();
+        let mut ok = true;
+        let mut narrowing = Vec::new();
+        if let Some((k, p)) = find(table, "pids") {
+            narrowing.push(k.span());
+            match p.get_ref() {
+                DeValue::Array(items) if !items.is_empty() => {
+                    let mut pids = BTreeSet::new();
+                    for item in items.iter() {
+                        match self.integer(item, "pids") {
+                            Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => {
+                                pids.insert(n as u32);
+                            }
+                            Some(_) => {
+                                self.err(item.span(), "a pid must be a positive integer");
+                                ok = false;
+                            }
+                            None => ok = false,
+                        }
+                    }
+                    selection.pids = Some(pids);
+                }
+                DeValue::Array(_) => {
+                    self.err(p.span(), "`pids` is empty: it would select no process");
+                    ok = false;
+                }
+                _ => {
+                    self.wrong_type(p, "pids", "an array of integers");
+                    ok = false;
+                }
+            }
+        }
+        if let Some((k, n)) = find(table, "name") {
+            narrowing.push(k.span());
+            if let Some(pattern) = self.string(n, "name") {
+                match RegexBuilder::new(pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                {
+                    Ok(re) => selection.name = Some(re),
+                    Err(e) => {
+                        let msg = e
+                            .to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
+                        self.err(
+                            n.span(),
+                            format!("`name` is not a valid regular expression: {msg}"),
+                        );
+                        ok = false;
+                    }
+                }
+            } else {
+                ok = false;
+            }
+        }
+        if let Some((k, u)) = find(table, "user") {
+            narrowing.push(k.span());
+            match u.get_ref() {
+                DeValue::Integer(_) => match self.integer(u, "user") {
+                    Some(n) if (0..=i64::from(u32::MAX)).contains(&n) => {
+                        selection.uid = Some(n as u32)
+                    }
+                    _ => {
+                        self.err(u.span(), "`user` must be a user name or a uid");
+                        ok = false;
+                    }
+                },
+                DeValue::String(s) => {
+                    let s = s.as_ref();
+                    if let Ok(uid) = s.parse::<u32>() {
+                        selection.uid = Some(uid);
+                    } else if let Some(user) = uzers::get_user_by_name(s) {
+                        selection.uid = Some(user.uid());
+                    } else {
+                        self.err(
+                            u.span(),
+                            format!("no user named \"{}\" on this machine", s.escape_debug()),
+                        );
+                        ok = false;
+                    }
+                }
+                _ => {
+                    self.wrong_type(u, "user", "a user name or a uid");
+                    ok = false;
+                }
+            }
+        }
+        if let Some((_, p)) = find(table, "processes") {
+            match self.choice(p, "processes", &["all"], "process selection") {
+                Some(_) => {
+                    for span in narrowing {
+                        self.err(
+                            span,
+                            "processes = \"all\" cannot be combined with pids, name or user: drop one",
+                        );
+                        ok = false;
+                    }
+                }
+                None => ok = false,
+            }
+        }
+        let detail = match find(table, "detail") {
+            Some((_, d)) => match self.choice(d, "detail", DETAILS, "detail")?.as_str() {
+                "maps" => Detail::Maps,
+                _ => Detail::Smaps,
+            },
+            None => Detail::Smaps,
+        };
+        kind?;
+        ok.then_some(SourceConfig::Live { selection, detail })
+    }
+
+    fn analyzers(&mut self, root: &DeTable<'_>, known: &[&str]) -> Option<Vec<AnalyzerConfig>> {
+        let Some((_, v)) = find(root, "analyzer") else {
+            return Some(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (span, table) in self.tables(v, "analyzer") {
+            self.only_keys(table, ANALYZER_KEYS, "[[analyzer]]");
+            let name = match find(table, "use") {
+                Some((_, u)) => match self.string(u, "use") {
+                    Some(name) if known.contains(&name) => Some((name.to_string(), u.span())),
+                    Some(name) => {
+                        let valid = if known.is_empty() {
+                            "this build has no analyzers yet".to_string()
+                        } else {
+                            format!("valid choices: {}", choices(known))
+                        };
+                        self.err(
+                            u.span(),
+                            format!("unknown analyzer \"{}\"; {valid}", name.escape_debug()),
+                        );
+                        None
+                    }
+                    None => None,
+                },
+                None => {
+                    self.err(span.clone(), "[[analyzer]] needs `use = \"NAME\"`");
+                    None
+                }
+            };
+            let options = match find(table, "options") {
+                Some((_, o)) => self.table(o, "options").and_then(|t| self.convert_table(t)),
+                None => Some(toml::Table::new()),
+            };
+            match (name, options) {
+                (Some((name, span)), Some(options)) => out.push(AnalyzerConfig {
+                    name,
+                    options,
+                    line: self.line_of(span),
+                }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn sinks(&mut self, root: &DeTable<'_>, whole: Range<usize>) -> Option<Vec<SinkConfig>> {
+        let Some((_, v)) = find(root, "sink") else {
+            self.err(
+                whole.start..whole.start,
+                format!(
+                    "missing [[sink]]: a pipeline must write somewhere (type = one of {})",
+                    choices(SINK_TYPES)
+                ),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let tables = self.tables(v, "sink");
+        if tables.is_empty() && matches!(v.get_ref(), DeValue::Array(_)) {
+            self.err(v.span(), "no [[sink]]: a pipeline must write somewhere");
+            return None;
+        }
+        for (span, table) in tables {
+            let kind = match find(table, "type") {
+                Some((_, t)) => self.choice(t, "type", SINK_TYPES, "sink type"),
+                None => {
+                    self.err(
+                        span.clone(),
+                        format!("[[sink]] needs `type`, one of {}", choices(SINK_TYPES)),
+                    );
+                    None
+                }
+            };
+            match kind.as_deref() {
+                Some("csv") => {
+                    self.only_keys(table, CSV_KEYS, "a csv [[sink]]");
+                    match find(table, "dir") {
+                        Some((_, d)) => match self.string(d, "dir") {
+                            Some("") => {
+                                self.err(d.span(), "`dir` is empty");
+                                ok = false;
+                            }
+                            Some(dir) => {
+                                let dir = PathBuf::from(dir);
+                                if dirs.contains(&dir) {
+                                    self.err(d.span(), "another csv sink writes to this directory");
+                                    ok = false;
+                                }
+                                dirs.push(dir.clone());
+                                out.push(SinkConfig::Csv { dir });
+                            }
+                            None => ok = false,
+                        },
+                        None => {
+                            self.err(span.clone(), "a csv [[sink]] needs `dir = \"DIRECTORY\"`");
+                            ok = false;
+                        }
+                    }
+                }
+                Some(_) => {
+                    self.only_keys(table, TEXT_KEYS, "a text [[sink]]");
+                    let path = match find(table, "path") {
+                        Some((_, p)) => match self.string(p, "path") {
+                            Some("-") => Some(None),
+                            Some("") => {
+                                self.err(
+                                    p.span(),
+                                    "`path` is empty (use \"-\" for standard output)",
+                                );
+                                None
+                            }
+                            Some(p) => Some(Some(PathBuf::from(p))),
+                            None => None,
+                        },
+                        None => Some(None),
+                    };
+                    let top = match find(table, "top") {
+                        Some((_, t)) => match self.integer(t, "top") {
+                            Some(n) if (1..=MAX_TOP).contains(&n) => Some(n as usize),
+                            Some(_) => {
+                                self.err(
+                                    t.span(),
+                                    format!("`top` must be between 1 and {MAX_TOP}"),
+                                );
+                                None
+                            }
+                            None => None,
+                        },
+                        None => Some(10),
+                    };
+                    match (path, top) {
+                        (Some(path), Some(top)) => out.push(SinkConfig::Text { path, top }),
+                        _ => ok = false,
+                    }
+                }
+                None => {
+                    // Still report unknown keys against everything a sink may hold.
+                    let mut all: Vec<&str> = CSV_KEYS.to_vec();
+                    all.extend(TEXT_KEYS.iter().filter(|k| !CSV_KEYS.contains(k)));
+                    self.only_keys(table, &all, "[[sink]]");
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn convert_table(&mut self, table: &DeTable<'_>) -> Option<toml::Table> {
+        let mut out = toml::Table::new();
+        let mut ok = true;
+        for (k, v) in table.iter() {
+            match self.convert(v) {
+                Some(value) => {
+                    out.insert(k.get_ref().to_string(), value);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn convert(&mut self, v: &Value<'_>) -> Option<toml::Value> {
+        Some(match v.get_ref() {
+            DeValue::String(s) => toml::Value::String(s.to_string()),
+            DeValue::Integer(_) => toml::Value::Integer(self.integer(v, "option")?),
+            DeValue::Float(f) => match f.as_str().parse::<f64>() {
+                Ok(x) => toml::Value::Float(x),
+                Err(_) => {
+                    self.err(v.span(), "not a number");
+                    return None;
+                }
+            },
+            DeValue::Boolean(b) => toml::Value::Boolean(*b),
+            DeValue::Datetime(d) => toml::Value::Datetime(*d),
+            DeValue::Array(items) => {
+                let mut out = Vec::new();
+                for item in items.iter() {
+                    out.push(self.convert(item)?);
+                }
+                toml::Value::Array(out)
+            }
+            DeValue::Table(t) => toml::Value::Table(self.convert_table(t)?),
+        })
+    }
+}
+
+/// Checks `text` (the content of `path`) and builds the pipeline, or returns every problem.
+pub(super) fn check(
+    path: &Path,
+    text: &str,
+    analyzers: &[&str],
+) -> Result<Pipeline, Vec<Diagnostic>> {
+    let mut c = Checker {
+        text,
+        diags: Vec::new(),
+    };
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for e in errors {
+            let span = e.span().unwrap_or(0..0);
+            c.err(span, format!("TOML syntax: {}", e.message().trim()));
+        }
+        c.diags.sort_by_key(|d| (d.line, d.column));
+        return Err(c.diags);
+    }
+    let whole = root.span();
+    let root = root.get_ref();
+    c.only_keys(root, TOP_KEYS, "the pipeline");
+    let description =
+        find(root, "description").and_then(|(_, d)| c.string(d, "description").map(str::to_string));
+    let source = c.source(root, whole.clone());
+    let analyzers = c.analyzers(root, analyzers);
+    let sinks = c.sinks(root, whole);
+    c.diags.sort_by_key(|d| (d.line, d.column));
+    match (source, analyzers, sinks) {
+        (Some(source), Some(analyzers), Some(sinks)) if c.diags.is_empty() => Ok(Pipeline {
+            file: path.to_path_buf(),
+            description,
+            source,
+            analyzers,
+            sinks,
+        }),
+        _ => Err(c.diags),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<Diagnostic> {
+        check(Path::new("p.toml"), text, &["image-attribution"]).unwrap_err()
+    }
+
+    const GOOD: &str = r#"
+description = "all"
+[source]
+type = "live"
+processes = "all"
+detail = "maps"
+[[analyzer]]
+use = "image-attribution"
+options = { depth = 2, names = ["a"], nested = { x = 1.5 } }
+[[sink]]
+type = "csv"
+dir = "out"
+[[sink]]
+type = "text"
+top = 5
+"#;
+
+    #[test]
+    fn accepts_a_complete_pipeline() {
+        let p = check(Path::new("p.toml"), GOOD, &["image-attribution"]).unwrap();
+        assert!(matches!(
+            p.source,
+            SourceConfig::Live {
+                detail: Detail::Maps,
+                ..
+            }
+        ));
+        assert_eq!(p.analyzers.len(), 1);
+        assert_eq!(p.analyzers[0].line, 8);
+        assert_eq!(p.analyzers[0].options["depth"].as_integer(), Some(2));
+        assert_eq!(
+            p.sinks,
+            vec![
+                SinkConfig::Csv { dir: "out".into() },
+                SinkConfig::Text { path: None, top: 5 }
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_in_file_order() {
+        let d = errors(
+            "[source]\ntype = \"live\"\ndetial = \"maps\"\npids = \"1\"\n[[analyzer]]\nuse = \"nope\"\n[[sink]]\ntype = \"csv\"\n",
+        );
+        let got: Vec<(usize, usize)> = d.iter().map(|d| (d.line, d.column)).collect();
+        assert_eq!(got, vec![(3, 1), (4, 8), (6, 7), (7, 1)], "{d:#?}");
+        assert!(d[0].message.contains("unknown key `detial`"));
+        assert!(d[0].message.contains("detail"));
+        assert!(
+            d[1].message
+                .contains("must be an array of integers, found string")
+        );
+        assert!(d[2].message.contains("\"image-attribution\""));
+        assert!(d[3].message.contains("needs `dir"));
+    }
+
+    #[test]
+    fn refuses_conflicts_and_bad_values() {
+        let d = errors(
+            "[source]\ntype = \"snapshot\"\nprocesses = \"all\"\nname = \"(\"\nuser = \"no-such-user-vmpipe\"\n[[sink]]\ntype = \"text\"\ntop = 0\n[[sink]]\ntype = \"csv\"\ndir = \"a\"\n[[sink]]\ntype = \"csv\"\ndir = \"a\"\n",
+        );
+        let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert!(
+            msgs[0].contains("unknown source type \"snapshot\"; valid choices: \"live\""),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("not a valid regular expression"))
+        );
+        assert!(msgs.iter().any(|m| m.contains("no user named")));
+        assert!(msgs.iter().any(|m| m.contains("cannot be combined")));
+        assert!(msgs.iter().any(|m| m.contains("`top` must be between")));
+        assert!(msgs.iter().any(|m| m.contains("another csv sink")));
+    }
+
+    #[test]
+    fn requires_source_and_sink_and_array_tables() {
+        let d = errors("");
+        assert_eq!(d.len(), 2);
+        let d = errors("[source]\ntype = \"live\"\n[sink]\ntype = \"csv\"\ndir = \"x\"\n");
+        assert!(d[0].message.contains("write [[sink]]"), "{d:#?}");
+    }
+
+    #[test]
+    fn syntax_errors_have_places() {
+        let d = errors("[source]\ntype = \"live\n");
+        assert!(!d.is_empty());
+        assert_eq!(d[0].line, 2);
+        assert!(d[0].message.starts_with("TOML syntax"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The pipeline file: what to read, which analyzers to run, where to write.
+//!
+//! ```toml
+//! [source]
+//! type = "live"            # the only source in this build
+//! processes = "all"        # or any of: pids = [..], name = "regex", user = "name" or uid
+//! detail = "smaps"         # "maps" (no residency, cheap) | "smaps" (default)
+//!
+//! [[analyzer]]             # zero or more
+//! use = "NAME"
+//! options = { }            # handed to the analyzer, which validates them
+//!
+//! [[sink]]                 # one or more
+//! type = "csv"
+//! dir = "vmpipe-out/all-procs"
+//! [[sink]]
+//! type = "text"
+//! path = "-"               # "-" is standard output (default)
+//! top = 10                 # processes in each ranking (default 10)
+//! ```
+//!
+//! Parsing is strict: an unknown key, a wrong type, an unknown name is an error, and every
+//! error in the file is reported at once with its line and column and the valid choices.
+//! Relative paths are relative to the directory vmpipe runs in.
+
+mod check;
+mod diagnostic;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+
+use crate::source::Selection;
+use crate::source::linux::Detail;
+
+/// A validated pipeline.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// A free-text description, if the file gives one.
+    pub description: Option<String>,
+    /// What to read.
+    pub source: SourceConfig,
+    /// Analyzers, in the order given.
+    pub analyzers: Vec<AnalyzerConfig>,
+    /// Where to write.
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// What to read.
+#[derive(Clone, Debug)]
+pub enum SourceConfig {
+    /// Live processes of this machine.
+    Live {
+        /// Which processes.
+        selection: Selection,
+        /// How much of each.
+        detail: Detail,
+    },
+}
+
+/// One `[[analyzer]]` entry.
+#[derive(Clone, Debug)]
+pub struct AnalyzerConfig {
+    /// The analyzer's name as written after `use`.
+    pub name: String,
+    /// Its options table.
+    pub options: toml::Table,
+    /// The line of its `use` key, for messages about it.
+    pub line: usize,
+}
+
+/// One `[[sink]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkConfig {
+    /// One CSV file per table in `dir`.
+    Csv {
+        /// Output directory (created if missing).
+        dir: PathBuf,
+    },
+    /// A report a person reads.
+    Text {
+        /// Output file; `None` is standard output.
+        path: Option<PathBuf>,
+        /// Processes listed in each ranking.
+        top: usize,
+    },
+}
+
+impl Pipeline {
+    /// Points every file sink into `dir`: CSV sinks write there, text files keep their file
+    /// name there. Standard output stays standard output.
+    pub fn redirect_output(&mut self, dir: &Path) {
+        for sink in &mut self.sinks {
+            match sink {
+                SinkConfig::Csv { dir: d } => *d = dir.to_path_buf(),
+                SinkConfig::Text { path: Some(p), .. } => {
+                    let name = p
+                        .file_name()
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| "report.txt".into());
+                    *p = dir.join(name);
+                }
+                SinkConfig::Text { path: None, .. } => {}
+            }
+        }
+    }
+
+    /// Narrows the source to these pids.
+    pub fn narrow_to_pids(&mut self, pids: &[u32]) {
+        match &mut self.source {
+            SourceConfig::Live { selection, .. } => selection.narrow_to_pids(pids),
+        }
+    }
+}
+
+/// Why a pipeline could not be loaded.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    /// The file could not be read.
+    #[error("cannot read pipeline {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file has problems; all of them are listed.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+/// Loads and validates a pipeline file. `analyzers` are the analyzer names this build knows.
+pub fn load(path: &Path, analyzers: &[&str]) -> Result<Pipeline, PipelineError> {
+    let bytes = std::fs::read(path).map_err(|source| PipelineError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &bytes, analyzers)
+}
+
+/// Validates the bytes of a pipeline file; `path` is used in messages and kept in the result.
+pub fn parse(path: &Path, bytes: &[u8], analyzers: &[&str]) -> Result<Pipeline, PipelineError> {
+    let invalid = |items| {
+        PipelineError::Invalid(Diagnostics {
+            file: path.to_path_buf(),
+            items,
+        })
+    };
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let lossy = String::from_utf8_lossy(bytes);
+            let at = e.valid_up_to();
+            return Err(invalid(vec![Diagnostic::at(
+                &lossy,
+                at..at + 1,
+                "the file is not valid UTF-8 (TOML must be)",
+            )]));
+        }
+    };
+    check::check(path, text, analyzers).map_err(invalid)
+}

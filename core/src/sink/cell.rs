@@ -1,0 +1,212 @@
+//! How values become CSV cells and report text.
+//!
+//! # Byte strings (paths, names, command lines)
+//!
+//! Linux paths and process names are bytes, not text, and whoever runs a process chooses them.
+//! A cell holds them as UTF-8 text with a reversible escape:
+//!
+//! * valid UTF-8 is written as is (commas, quotes and newlines are handled by CSV quoting);
+//! * a backslash is written `\\`;
+//! * each byte that is not part of valid UTF-8 is written `\xHH` (two lowercase hex digits).
+//!
+//! [`unescape`] turns a cell back into the exact bytes.
+//!
+//! # Numbers
+//!
+//! Byte counts are plain decimal integers, addresses `0x` + lowercase hex, absent values an
+//! empty cell.
+
+/// Appends `bytes` to `out` with the reversible escape described above.
+pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
+    if !bytes.contains(&b'\\') {
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            out.extend_from_slice(s.as_bytes());
+            return;
+        }
+    }
+    for chunk in bytes.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if ch == '\\' {
+                out.extend_from_slice(b"\\\\");
+            } else {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+        for &b in chunk.invalid() {
+            out.extend_from_slice(&[b'\\', b'x', hex_digit(b >> 4), hex_digit(b & 15)]);
+        }
+    }
+}
+
+/// `escape_into` to a new string.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    escape_into(bytes, &mut out);
+    // escape_into writes only valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The exact bytes behind a cell written by [`escape_into`]; `None` if the cell is not a valid
+/// escape (a lone backslash, a bad `\x`).
+pub fn unescape(cell: &str) -> Option<Vec<u8>> {
+    let b = cell.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'\\') => {
+                out.push(b'\\');
+                i += 2;
+            }
+            Some(b'x') => {
+                let hi = hex_value(*b.get(i + 2)?)?;
+                let lo = hex_value(*b.get(i + 3)?)?;
+                out.push(hi << 4 | lo);
+                i += 4;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A byte string for a terminal: like [`escape`], and also every control character (C0, DEL,
+/// C1, which carry terminal escape sequences) written `\xHH` or `\u{…}`, so that no name can
+/// move the cursor, change colours or forge lines in a report.
+pub fn display(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            match ch {
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    out.push_str(&format!("\\x{:02x}", c as u32));
+                }
+                c if (0x80..0xa0).contains(&(c as u32)) || c == '\u{2028}' || c == '\u{2029}' => {
+                    out.push_str(&format!("\\u{{{:x}}}", c as u32));
+                }
+                c => out.push(c),
+            }
+        }
+        for &b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+fn hex_digit(n: u8) -> u8 {
+    b"0123456789abcdef"[usize::from(n & 15)]
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Appends `0x` and `v` in lowercase hex.
+pub fn hex_into(v: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"0x");
+    if v == 0 {
+        out.push(b'0');
+        return;
+    }
+    let digits = (64 - v.leading_zeros()).div_ceil(4);
+    for i in (0..digits).rev() {
+        out.push(hex_digit((v >> (i * 4)) as u8));
+    }
+}
+
+/// Appends `v` in decimal.
+pub fn int_into(v: u64, out: &mut Vec<u8>) {
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(v).as_bytes());
+}
+
+/// Appends `v` in decimal, or nothing when absent.
+pub fn opt_into(v: Option<u64>, out: &mut Vec<u8>) {
+    if let Some(v) = v {
+        int_into(v, out);
+    }
+}
+
+/// A byte count for people: `0`, `812K`, `12.4M`, `3.05G` (binary units).
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
+    if bytes < 1024 {
+        return bytes.to_string();
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v >= 100.0 || unit == 0 {
+        format!("{v:.0}{}", UNITS[unit])
+    } else if v >= 10.0 {
+        format!("{v:.1}{}", UNITS[unit])
+    } else {
+        format!("{v:.2}{}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_round_trips_hostile_bytes() {
+        let cases: &[&[u8]] = &[
+            b"/usr/lib/libc.so.6",
+            b"/tmp/a b,c\"d\ne\tf",
+            b"/tmp/\xff\xfe\\x41\\",
+            "/tmp/caf\u{e9}/\u{1F600}".as_bytes(),
+            b"\x00\x01=cmd|' /C calc'!A0",
+            b"\xe2\x82",
+            b"",
+        ];
+        for &c in cases {
+            let cell = escape(c);
+            assert_eq!(unescape(&cell).as_deref(), Some(c), "{cell}");
+        }
+        assert_eq!(escape(b"a\\b\xff"), "a\\\\b\\xff");
+        assert_eq!(unescape("\\q"), None);
+        assert_eq!(unescape("\\x4"), None);
+    }
+
+    #[test]
+    fn display_neutralises_terminal_control() {
+        let shown = display(b"evil\x1b[2J\r\nroot\x9b\xc2\x9bok");
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
+        assert_eq!(shown, "evil\\x1b[2J\\x0d\\x0aroot\\x9b\\u{9b}ok");
+    }
+
+    #[test]
+    fn numbers() {
+        let mut v = Vec::new();
+        hex_into(0, &mut v);
+        v.push(b' ');
+        hex_into(0x7ffd_0000_1000, &mut v);
+        v.push(b' ');
+        hex_into(u64::MAX, &mut v);
+        v.push(b' ');
+        int_into(1234, &mut v);
+        opt_into(None, &mut v);
+        assert_eq!(v, b"0x0 0x7ffd00001000 0xffffffffffffffff 1234");
+        assert_eq!(human(0), "0");
+        assert_eq!(human(2048), "2K");
+        assert_eq!(human(5 * 1024 * 1024 + 512 * 1024), "5.50M");
+        assert_eq!(human(150 * 1024 * 1024), "150M");
+    }
+}

@@ -1,0 +1,312 @@
+//! The CSV sink: one RFC 4180 file per table in a directory.
+//!
+//! * `regions.csv` — one row per region: see [`REGION_COLUMNS`].
+//! * `processes.csv` — one row per selected process: see [`PROCESS_COLUMNS`].
+//! * `errors.csv` — one row per problem: `pid, process, stage, error`.
+//!
+//! Every file has a header row. Byte counts are plain integers (bytes, not kB), addresses are
+//! `0x` + lowercase hex, booleans `true`/`false`, absent values empty. Paths, names and command
+//! lines use the reversible escape of [`super::cell`]. Rows are in pid order, then address
+//! order; the same input gives the same bytes.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use super::atomic_file::AtomicFile;
+use super::{Sink, SinkError, cell};
+use crate::model::{Region, UsageField};
+use crate::source::Collected;
+use crate::summary::RunSummary;
+
+/// Columns of `regions.csv`, in order.
+pub const REGION_COLUMNS: &[&str] = &[
+    "pid",
+    "process",
+    "start",
+    "end",
+    "size",
+    "perms",
+    "max_perms",
+    "offset",
+    "device",
+    "inode",
+    "path",
+    "deleted",
+    "kind",
+    "rss",
+    "pss",
+    "pss_dirty",
+    "shared_clean",
+    "shared_dirty",
+    "private_clean",
+    "private_dirty",
+    "referenced",
+    "anonymous",
+    "swap",
+    "swap_pss",
+    "locked",
+    "ksm",
+    "lazy_free",
+    "anon_huge_pages",
+    "shmem_pmd_mapped",
+    "file_pmd_mapped",
+    "shared_hugetlb",
+    "private_hugetlb",
+    "kernel_page_size",
+    "mmu_page_size",
+    "thp_eligible",
+    "protection_key",
+    "vm_flags",
+    "other_fields",
+];
+
+/// The usage fields in `regions.csv` order (the columns from `rss` to `protection_key`).
+const REGION_USAGE: [UsageField; 23] = [
+    UsageField::Rss,
+    UsageField::Pss,
+    UsageField::PssDirty,
+    UsageField::SharedClean,
+    UsageField::SharedDirty,
+    UsageField::PrivateClean,
+    UsageField::PrivateDirty,
+    UsageField::Referenced,
+    UsageField::Anonymous,
+    UsageField::Swap,
+    UsageField::SwapPss,
+    UsageField::Locked,
+    UsageField::Ksm,
+    UsageField::LazyFree,
+    UsageField::AnonHugePages,
+    UsageField::ShmemPmdMapped,
+    UsageField::FilePmdMapped,
+    UsageField::SharedHugetlb,
+    UsageField::PrivateHugetlb,
+    UsageField::KernelPageSize,
+    UsageField::MmuPageSize,
+    UsageField::ThpEligible,
+    UsageField::ProtectionKey,
+];
+
+/// Columns of `processes.csv`, in order. `cmdline` shows the arguments joined by single
+/// spaces (like `ps -o args`); `rss`, `pss`, `swap`, … are sums over the process's regions and
+/// `uss` is the sum of `private_clean + private_dirty`.
+pub const PROCESS_COLUMNS: &[&str] = &[
+    "pid",
+    "ppid",
+    "name",
+    "exe",
+    "cmdline",
+    "uid",
+    "threads",
+    "state",
+    "status",
+    "regions",
+    "vsize",
+    "rss",
+    "pss",
+    "pss_dirty",
+    "uss",
+    "anonymous",
+    "swap",
+    "swap_pss",
+    "locked",
+    "error",
+];
+
+/// Columns of `errors.csv`, in order.
+pub const ERROR_COLUMNS: &[&str] = &["pid", "process", "stage", "error"];
+
+/// One row being built: all cells in one buffer, split by end offsets.
+#[derive(Default)]
+struct Row {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Row {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+    fn end(&mut self) {
+        self.ends.push(self.buf.len());
+    }
+    fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        self.end();
+    }
+    fn escaped(&mut self, b: &[u8]) {
+        cell::escape_into(b, &mut self.buf);
+        self.end();
+    }
+    fn int(&mut self, v: u64) {
+        cell::int_into(v, &mut self.buf);
+        self.end();
+    }
+    fn opt(&mut self, v: Option<u64>) {
+        cell::opt_into(v, &mut self.buf);
+        self.end();
+    }
+    fn hex(&mut self, v: u64) {
+        cell::hex_into(v, &mut self.buf);
+        self.end();
+    }
+    fn bool(&mut self, v: bool) {
+        self.raw(if v { b"true" } else { b"false" });
+    }
+    fn cells(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let r: Range<usize> = start..end;
+            start = end;
+            &self.buf[r]
+        })
+    }
+}
+
+/// One output table: a CSV writer on a temporary file.
+struct Table {
+    file: AtomicFile,
+    writer: csv::Writer<File>,
+}
+
+impl Table {
+    fn create(dir: &Path, name: &str, columns: &[&str]) -> Result<Table, SinkError> {
+        let path = dir.join(name);
+        let file = AtomicFile::create(&path)?;
+        let mut writer = csv::WriterBuilder::new()
+            .buffer_capacity(1 << 16)
+            .from_writer(file.file()?);
+        writer
+            .write_record(columns)
+            .map_err(|e| SinkError::csv(&path, e))?;
+        Ok(Table { file, writer })
+    }
+
+    fn write(&mut self, row: &Row) -> Result<(), SinkError> {
+        self.writer
+            .write_record(row.cells())
+            .map_err(|e| SinkError::csv(self.file.target(), e))
+    }
+
+    fn commit(mut self) -> Result<PathBuf, SinkError> {
+        self.writer
+            .flush()
+            .map_err(|e| SinkError::io(self.file.target(), e))?;
+        drop(self.writer);
+        self.file.commit()
+    }
+}
+
+/// Writes `regions.csv`, `processes.csv` and `errors.csv` into one directory.
+pub struct CsvSink {
+    regions: Table,
+    processes: Table,
+    errors: Table,
+    row: Row,
+}
+
+impl CsvSink {
+    /// Creates `dir` if needed and starts the three files.
+    pub fn create(dir: &Path) -> Result<CsvSink, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
+        Ok(CsvSink {
+            regions: Table::create(dir, "regions.csv", REGION_COLUMNS)?,
+            processes: Table::create(dir, "processes.csv", PROCESS_COLUMNS)?,
+            errors: Table::create(dir, "errors.csv", ERROR_COLUMNS)?,
+            row: Row::default(),
+        })
+    }
+
+    fn region_row(row: &mut Row, c: &Collected, r: &Region) {
+        row.clear();
+        row.int(u64::from(c.process.pid));
+        row.escaped(&c.process.name);
+        row.hex(r.start);
+        row.hex(r.end);
+        row.int(r.size());
+        row.raw(&r.perms.as_bytes());
+        match r.max_perms() {
+            Some(m) => row.raw(&m),
+            None => row.raw(b""),
+        }
+        row.int(r.offset);
+        // The kernel prints the device as %02x:%02x.
+        let dev = format!("{:02x}:{:02x}", r.dev_major, r.dev_minor);
+        row.raw(dev.as_bytes());
+        row.int(r.inode);
+        row.escaped(r.path_bytes());
+        row.bool(r.deleted());
+        row.raw(r.kind.as_str().as_bytes());
+        for f in REGION_USAGE {
+            row.opt(r.usage.get(f));
+        }
+        row.raw(r.vm_flags.as_deref().unwrap_or("").as_bytes());
+        let other: Vec<String> = r
+            .usage
+            .other
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        row.raw(other.join(";").as_bytes());
+    }
+
+    fn process_row(row: &mut Row, c: &Collected) {
+        let p = &c.process;
+        row.clear();
+        row.int(u64::from(p.pid));
+        row.opt(p.ppid.map(u64::from));
+        row.escaped(&p.name);
+        row.escaped(p.exe.as_deref().unwrap_or(b""));
+        let args: Vec<&[u8]> = p.args().collect();
+        row.escaped(&args.join(&b' '));
+        row.opt(p.uid.map(u64::from));
+        row.opt(p.threads.map(u64::from));
+        match p.state {
+            Some(s) => row.escaped(&[s]),
+            None => row.raw(b""),
+        }
+        row.raw(p.status.as_str().as_bytes());
+        row.int(c.regions.len() as u64);
+        row.opt(c.vsize());
+        row.opt(c.total(UsageField::Rss));
+        row.opt(c.total(UsageField::Pss));
+        row.opt(c.total(UsageField::PssDirty));
+        row.opt(c.uss());
+        row.opt(c.total(UsageField::Anonymous));
+        row.opt(c.total(UsageField::Swap));
+        row.opt(c.total(UsageField::SwapPss));
+        row.opt(c.total(UsageField::Locked));
+        row.escaped(p.error.as_deref().unwrap_or("").as_bytes());
+    }
+}
+
+impl Sink for CsvSink {
+    fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
+        for r in &c.regions {
+            Self::region_row(&mut self.row, c, r);
+            self.regions.write(&self.row)?;
+        }
+        Self::process_row(&mut self.row, c);
+        self.processes.write(&self.row)?;
+        for e in &c.errors {
+            self.row.clear();
+            self.row.opt(e.pid.map(u64::from));
+            self.row.escaped(&c.process.name);
+            self.row.raw(e.stage.as_bytes());
+            self.row.escaped(e.error.as_bytes());
+            self.errors.write(&self.row)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _summary: &RunSummary) -> Result<Vec<PathBuf>, SinkError> {
+        let this = *self;
+        Ok(vec![
+            this.regions.commit()?,
+            this.processes.commit()?,
+            this.errors.commit()?,
+        ])
+    }
+}

@@ -1,0 +1,62 @@
+//! Sinks write what the engine streams to them: CSV files, a text report.
+//!
+//! A sink opens its outputs when it is created (so an unwritable destination fails before the
+//! sweep starts), writes to temporary files beside them while the run goes on, and renames
+//! them into place only in [`Sink::finish`]: output files are complete or absent.
+
+mod atomic_file;
+pub mod cell;
+pub mod csv;
+pub mod text;
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::pipeline::SinkConfig;
+use crate::source::Collected;
+use crate::summary::RunSummary;
+
+/// A failure to write output; the message names the file.
+#[derive(Debug, Error)]
+pub enum SinkError {
+    /// A file or directory could not be created or written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SinkError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> SinkError {
+        SinkError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn csv(path: impl Into<PathBuf>, e: ::csv::Error) -> SinkError {
+        SinkError::io(path, std::io::Error::other(e))
+    }
+}
+
+/// A destination for a run's tables.
+pub trait Sink: Send {
+    /// Takes one process (called in pid order).
+    fn process(&mut self, c: &Collected) -> Result<(), SinkError>;
+
+    /// Completes the outputs and puts them in place; returns the files written.
+    fn finish(self: Box<Self>, summary: &RunSummary) -> Result<Vec<PathBuf>, SinkError>;
+}
+
+/// Opens the sink a pipeline entry describes.
+pub fn open(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
+    Ok(match config {
+        SinkConfig::Csv { dir } => Box::new(csv::CsvSink::create(dir)?),
+        SinkConfig::Text { path, top } => Box::new(text::TextSink::create(path.as_deref(), *top)?),
+    })
+}

@@ -1,0 +1,196 @@
+//! The text sink: a report a person reads — what was swept, the totals, the processes that
+//! use the most memory, and the processes that could not be read fully.
+//!
+//! Names and messages come from the processes themselves, so every control character in them
+//! is escaped ([`cell::display`]): a hostile name cannot clear the screen or forge a line.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::atomic_file::AtomicFile;
+use super::{Sink, SinkError, cell};
+use crate::model::{ProcessStatus, UsageField};
+use crate::source::Collected;
+use crate::summary::RunSummary;
+
+/// What the report keeps of each process.
+struct Line {
+    pid: u32,
+    name: String,
+    status: ProcessStatus,
+    regions: usize,
+    vsize: Option<u64>,
+    rss: Option<u64>,
+    pss: Option<u64>,
+    uss: Option<u64>,
+    swap: Option<u64>,
+    error: Option<String>,
+}
+
+/// Writes the report to standard output or to a file.
+pub struct TextSink {
+    file: Option<AtomicFile>,
+    top: usize,
+    lines: Vec<Line>,
+}
+
+impl TextSink {
+    /// A report to `path` (`None`: standard output) ranking `top` processes.
+    pub fn create(path: Option<&Path>, top: usize) -> Result<TextSink, SinkError> {
+        let file = match path {
+            Some(p) => {
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
+                }
+                Some(AtomicFile::create(p)?)
+            }
+            None => None,
+        };
+        Ok(TextSink {
+            file,
+            top,
+            lines: Vec::new(),
+        })
+    }
+
+    fn size(v: Option<u64>) -> String {
+        v.map_or_else(|| "-".to_string(), cell::human)
+    }
+
+    fn ranking(&self, out: &mut String, title: &str, key: fn(&Line) -> Option<u64>) {
+        // Processes with nothing to rank (kernel threads, unread ones) are left out.
+        let mut ranked: Vec<&Line> = self
+            .lines
+            .iter()
+            .filter(|l| key(l).is_some_and(|v| v > 0))
+            .collect();
+        if ranked.is_empty() {
+            return;
+        }
+        ranked.sort_by(|a, b| key(b).cmp(&key(a)).then(a.pid.cmp(&b.pid)));
+        let _ = writeln!(out, "\nTop {} by {title}", self.top.min(ranked.len()));
+        let _ = writeln!(
+            out,
+            "{:>8}  {:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "PID", "NAME", "VIRTUAL", "RSS", "PSS", "USS", "SWAP", "REGIONS"
+        );
+        for l in ranked.iter().take(self.top) {
+            let _ = writeln!(
+                out,
+                "{:>8}  {:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+                l.pid,
+                l.name,
+                Self::size(l.vsize),
+                Self::size(l.rss),
+                Self::size(l.pss),
+                Self::size(l.uss),
+                Self::size(l.swap),
+                l.regions
+            );
+        }
+    }
+
+    fn render(&self, s: &RunSummary) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "vmpipe: {}", s.source);
+        let _ = writeln!(
+            out,
+            "processes: {} listed, {} selected: {} ok, {} partial, {} denied, {} vanished  ({:.2}s)",
+            s.listed,
+            s.selected,
+            s.ok,
+            s.partial,
+            s.denied,
+            s.vanished,
+            s.elapsed.as_secs_f64()
+        );
+        if s.residency {
+            let _ = writeln!(
+                out,
+                "regions: {}   virtual: {}   rss: {}   pss: {}   uss: {}   swap: {}",
+                s.regions,
+                cell::human(s.vsize),
+                cell::human(s.rss),
+                cell::human(s.pss),
+                cell::human(s.uss),
+                cell::human(s.swap)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "regions: {}   virtual: {}   (maps only: no residency figures)",
+                s.regions,
+                cell::human(s.vsize)
+            );
+        }
+        self.ranking(&mut out, "PSS", |l| l.pss);
+        self.ranking(&mut out, "RSS", |l| l.rss);
+        if !s.residency {
+            self.ranking(&mut out, "virtual size", |l| l.vsize);
+        }
+        let troubled: Vec<&Line> = self
+            .lines
+            .iter()
+            .filter(|l| l.status != ProcessStatus::Ok)
+            .collect();
+        if !troubled.is_empty() {
+            let _ = writeln!(out, "\nNot fully read ({})", troubled.len());
+            for l in troubled {
+                let _ = writeln!(
+                    out,
+                    "{:>8}  {:<20} {:<9} {}",
+                    l.pid,
+                    l.name,
+                    l.status.as_str(),
+                    l.error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        out
+    }
+}
+
+impl Sink for TextSink {
+    fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
+        let p = &c.process;
+        let mut name = cell::display(&p.name);
+        if name.chars().count() > 20 {
+            name = name.chars().take(19).chain(['…']).collect();
+        }
+        self.lines.push(Line {
+            pid: p.pid,
+            name,
+            status: p.status,
+            regions: c.regions.len(),
+            vsize: c.vsize(),
+            rss: c.total(UsageField::Rss),
+            pss: c.total(UsageField::Pss),
+            uss: c.uss(),
+            swap: c.total(UsageField::Swap),
+            error: p.error.as_deref().map(|e| cell::display(e.as_bytes())),
+        });
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, summary: &RunSummary) -> Result<Vec<PathBuf>, SinkError> {
+        let report = self.render(summary);
+        match self.file {
+            Some(file) => {
+                let mut f = file.file()?;
+                f.write_all(report.as_bytes())
+                    .map_err(|e| SinkError::io(file.target(), e))?;
+                drop(f);
+                Ok(vec![file.commit()?])
+            }
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(report.as_bytes())
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| SinkError::io("<stdout>", e))?;
+                Ok(Vec::new())
+            }
+        }
+    }
+}

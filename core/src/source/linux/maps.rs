@@ -1,0 +1,263 @@
+//! Parser for `/proc/PID/maps` lines — also the header line of every `smaps` record.
+//!
+//! A line is `START-END PERMS OFFSET MAJOR:MINOR INODE [PATH]`, numbers in hex except the
+//! inode, the path padded to a column with spaces (and, on older kernels, a trailing space when
+//! there is no path). The kernel escapes a newline inside a path as `\012`; this parser gives
+//! the real byte back (see [`crate::model::Region::path`]). Nothing here allocates except the
+//! decoded path of a region whose path differs from the previous region's.
+
+use std::sync::Arc;
+
+use memchr::memchr;
+
+use super::ParseError;
+use crate::model::{Perms, Region, RegionKind, Usage};
+
+/// The fields of one maps line, borrowed from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapsLine<'a> {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// Permissions.
+    pub perms: Perms,
+    /// File offset.
+    pub offset: u64,
+    /// Device major.
+    pub dev_major: u32,
+    /// Device minor.
+    pub dev_minor: u32,
+    /// Inode.
+    pub inode: u64,
+    /// The path exactly as printed (kernel escapes not yet decoded); empty when anonymous.
+    pub path: &'a [u8],
+}
+
+/// Parses a hex number that must fill the whole field.
+fn hex(field: &[u8]) -> Option<u64> {
+    if field.is_empty() || field.len() > 16 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in field {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u64::from(d);
+    }
+    Some(v)
+}
+
+/// Parses a decimal number that must fill the whole field, refusing overflow.
+pub(crate) fn decimal(field: &[u8]) -> Option<u64> {
+    if field.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in field {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+/// Splits off the next space-delimited token, skipping leading spaces.
+fn token<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let s = *rest;
+    let begin = s.iter().position(|&b| b != b' ')?;
+    let s = &s[begin..];
+    let len = memchr(b' ', s).unwrap_or(s.len());
+    *rest = &s[len..];
+    Some(&s[..len])
+}
+
+/// Why a maps line was refused; `what` names the field.
+fn bad(what: &'static str) -> ParseError {
+    ParseError::Malformed { line: 0, what }
+}
+
+/// Parses one maps line (without its newline).
+pub fn parse_line(line: &[u8]) -> Result<MapsLine<'_>, ParseError> {
+    let mut rest = line;
+    let range = token(&mut rest).ok_or(bad("address range"))?;
+    let dash = memchr(b'-', range).ok_or(bad("address range"))?;
+    let start = hex(&range[..dash]).ok_or(bad("start address"))?;
+    let end = hex(&range[dash + 1..]).ok_or(bad("end address"))?;
+    if end < start {
+        return Err(bad("address range (end below start)"));
+    }
+    let perms = token(&mut rest)
+        .and_then(Perms::parse)
+        .ok_or(bad("permissions"))?;
+    let offset = token(&mut rest).and_then(hex).ok_or(bad("offset"))?;
+    let dev = token(&mut rest).ok_or(bad("device"))?;
+    let colon = memchr(b':', dev).ok_or(bad("device"))?;
+    let dev_major = hex(&dev[..colon])
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or(bad("device major"))?;
+    let dev_minor = hex(&dev[colon + 1..])
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or(bad("device minor"))?;
+    let inode = token(&mut rest).and_then(decimal).ok_or(bad("inode"))?;
+    // The path starts at the first non-space after the inode and runs to the end of the line:
+    // trailing spaces may belong to the file name, so they are kept.
+    let path = match rest.iter().position(|&b| b != b' ') {
+        Some(i) => &rest[i..],
+        None => &[][..],
+    };
+    Ok(MapsLine {
+        start,
+        end,
+        perms,
+        offset,
+        dev_major,
+        dev_minor,
+        inode,
+        path,
+    })
+}
+
+/// Decodes the kernel's `\012` escape (a newline in a path) back to the byte.
+pub fn decode_path(printed: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if memchr(b'\\', printed).is_none() {
+        return std::borrow::Cow::Borrowed(printed);
+    }
+    let mut out = Vec::with_capacity(printed.len());
+    let mut i = 0;
+    while i < printed.len() {
+        if printed[i..].starts_with(b"\\012") {
+            out.push(b'\n');
+            i += 4;
+        } else {
+            out.push(printed[i]);
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Builds regions from maps lines, sharing one allocation between consecutive regions with the
+/// same path (a library's four or five mappings).
+#[derive(Default)]
+pub struct RegionBuilder {
+    last_path: Option<Arc<[u8]>>,
+}
+
+impl RegionBuilder {
+    /// A region for `line`, with no residency figures yet.
+    pub fn region(&mut self, line: &MapsLine<'_>) -> Region {
+        let path = if line.path.is_empty() {
+            None
+        } else {
+            let decoded = decode_path(line.path);
+            match &self.last_path {
+                Some(p) if **p == *decoded => Some(p.clone()),
+                _ => {
+                    let p: Arc<[u8]> = Arc::from(&*decoded);
+                    self.last_path = Some(p.clone());
+                    Some(p)
+                }
+            }
+        };
+        Region {
+            start: line.start,
+            end: line.end,
+            perms: line.perms,
+            offset: line.offset,
+            dev_major: line.dev_major,
+            dev_minor: line.dev_minor,
+            inode: line.inode,
+            kind: RegionKind::classify(line.path, line.perms.shared),
+            path,
+            usage: Usage::default(),
+            vm_flags: None,
+        }
+    }
+}
+
+/// Parses a whole maps file, appending one region per line to `out`. On a malformed line the
+/// regions before it stay in `out` and the error names the line (1-based).
+pub fn parse(text: &[u8], out: &mut Vec<Region>) -> Result<(), ParseError> {
+    let mut builder = RegionBuilder::default();
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let parsed = parse_line(line).map_err(|e| e.at_line(n + 1))?;
+        out.push(builder.region(&parsed));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_file_line() {
+        let l = parse_line(
+            b"561ea7d0a000-561ea7d10000 r-xp 00002000 fe:00 247282                     /usr/bin/head",
+        )
+        .unwrap();
+        assert_eq!(l.start, 0x561ea7d0a000);
+        assert_eq!(l.end, 0x561ea7d10000);
+        assert_eq!(l.perms.to_string(), "r-xp");
+        assert_eq!(l.offset, 0x2000);
+        assert_eq!((l.dev_major, l.dev_minor), (0xfe, 0));
+        assert_eq!(l.inode, 247282);
+        assert_eq!(l.path, b"/usr/bin/head");
+    }
+
+    #[test]
+    fn anonymous_line_with_trailing_space_has_no_path() {
+        let l = parse_line(b"7f0000000000-7f0000001000 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!(l.path, b"");
+    }
+
+    #[test]
+    fn keeps_spaces_inside_and_after_a_path_and_decodes_newlines() {
+        let l = parse_line(b"1000-2000 r--p 00000000 08:01 12 /tmp/a b,c\\012d  ").unwrap();
+        assert_eq!(l.path, b"/tmp/a b,c\\012d  ");
+        assert_eq!(&*decode_path(l.path), b"/tmp/a b,c\nd  ");
+    }
+
+    #[test]
+    fn refuses_damaged_lines_with_the_field_named() {
+        for (line, what) in [
+            (&b"zz-2000 r--p 0 08:01 1"[..], "start address"),
+            (
+                b"3000-2000 r--p 0 08:01 1",
+                "address range (end below start)",
+            ),
+            (b"1000-2000 r--q 0 08:01 1", "permissions"),
+            (b"1000-2000 r--p 0 0801 1", "device"),
+            (b"1000-2000 r--p 0 08:01", "inode"),
+            (b"1000-2000 r--p 0 08:01 99999999999999999999999", "inode"),
+            (b"10000000000000000-2 r--p 0 08:01 1", "start address"),
+        ] {
+            match parse_line(line) {
+                Err(ParseError::Malformed { what: w, .. }) => assert_eq!(w, what),
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(line)),
+            }
+        }
+    }
+
+    #[test]
+    fn consecutive_regions_share_their_path() {
+        let mut out = Vec::new();
+        parse(
+            b"1000-2000 r--p 00000000 08:01 12 /lib/x.so\n2000-3000 r-xp 00001000 08:01 12 /lib/x.so\n",
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 2);
+        let (a, b) = (out[0].path.as_ref().unwrap(), out[1].path.as_ref().unwrap());
+        assert!(Arc::ptr_eq(a, b));
+    }
+}

@@ -1,0 +1,292 @@
+//! The live Linux source: every process under `/proc` (or a directory laid out like it).
+//!
+//! Each process is read through one open handle on its `/proc/PID` directory: if the pid is
+//! reused while it is being read, the old handle's files fail with `ESRCH`/`ENOENT` rather than
+//! answering for the new process, so no region is ever attributed to the wrong process.
+//!
+//! What is read, and what a failure means:
+//!
+//! | file            | needed for                 | on `ENOENT`/`ESRCH` | on `EACCES`/`EPERM` |
+//! |-----------------|----------------------------|---------------------|---------------------|
+//! | `status`        | ppid, uid, threads, state  | vanished            | denied              |
+//! | `comm`          | name                       | vanished            | partial             |
+//! | `exe` (link)    | exe                        | absent (kernel thread, zombie) | partial, or part of denied |
+//! | `cmdline`       | cmdline                    | vanished            | partial             |
+//! | `smaps`/`maps`  | regions                    | vanished            | denied              |
+//!
+//! Reading another user's `maps`/`smaps` needs ptrace-read access (same uid, or root with
+//! `CAP_SYS_PTRACE`, and no Yama/LSM refusal); `status`, `comm` and `cmdline` are readable by
+//! everyone unless `/proc` is mounted with `hidepid`.
+
+pub mod maps;
+mod parse_error;
+pub mod smaps;
+pub mod status;
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+pub use parse_error::ParseError;
+
+use super::{CollectError, Collected, Selection, Source, SourceError};
+use crate::model::ProcessStatus;
+
+/// How much of each process to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// `/proc/PID/maps` only: regions without residency figures (cheap).
+    Maps,
+    /// `/proc/PID/smaps`: regions with every residency figure.
+    Smaps,
+}
+
+/// Live processes under a proc-like directory.
+#[derive(Clone, Debug)]
+pub struct LiveLinux {
+    root: PathBuf,
+    detail: Detail,
+    selection: Selection,
+}
+
+thread_local! {
+    /// One reusable read buffer per worker thread: a sweep allocates it once per thread, not
+    /// once per file.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1 << 20));
+}
+
+/// A parser of a whole memory-map file.
+type MapParser = fn(&[u8], &mut Vec<crate::model::Region>) -> Result<(), ParseError>;
+
+/// How an OS error on a process file changes the process's status.
+fn status_of(e: &io::Error) -> ProcessStatus {
+    match Errno::from_io_error(e) {
+        Some(Errno::NOENT) | Some(Errno::SRCH) => ProcessStatus::Vanished,
+        Some(Errno::ACCESS) | Some(Errno::PERM) => ProcessStatus::Denied,
+        _ => ProcessStatus::Partial,
+    }
+}
+
+impl LiveLinux {
+    /// The live source over `/proc`.
+    pub fn new(detail: Detail, selection: Selection) -> LiveLinux {
+        LiveLinux::with_root("/proc", detail, selection)
+    }
+
+    /// The live source over a proc-like directory (tests, captures laid out like `/proc`).
+    pub fn with_root(root: impl Into<PathBuf>, detail: Detail, selection: Selection) -> LiveLinux {
+        LiveLinux {
+            root: root.into(),
+            detail,
+            selection,
+        }
+    }
+
+    fn io_error(&self, pid: u32, file: &str, source: io::Error) -> CollectError {
+        CollectError::Io {
+            path: self.root.join(pid.to_string()).join(file),
+            source,
+        }
+    }
+
+    fn open_in(dir: &OwnedFd, file: &str) -> io::Result<File> {
+        let fd = rustix::fs::openat(
+            dir,
+            file,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// Reads a whole file of the process directory into `buf` (cleared first).
+    fn read_in(dir: &OwnedFd, file: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
+        Self::open_in(dir, file)?.read_to_end(buf)?;
+        Ok(())
+    }
+
+    fn collect_with(&self, pid: u32, buf: &mut Vec<u8>) -> Option<Collected> {
+        let residency = self.detail == Detail::Smaps;
+        let mut c = Collected::new(pid, residency);
+        let keep_unknown = !self.selection.filters_by_facts();
+
+        let dir_path = self.root.join(pid.to_string());
+        let dir = match rustix::fs::open(
+            &dir_path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                let e = io::Error::from(e);
+                c.fail(status_of(&e), "open", self.io_error(pid, "", e));
+                return keep_unknown.then_some(c);
+            }
+        };
+
+        // status: the facts the selection and the processes table need.
+        match Self::read_in(&dir, "status", buf) {
+            Ok(()) => match status::parse(buf) {
+                Ok(f) => {
+                    c.process.ppid = f.ppid;
+                    c.process.uid = f.uid;
+                    c.process.threads = f.threads;
+                    c.process.state = f.state;
+                }
+                Err(source) => c.fail(
+                    ProcessStatus::Partial,
+                    "status",
+                    CollectError::Parse {
+                        path: dir_path.join("status"),
+                        source,
+                    },
+                ),
+            },
+            Err(e) => {
+                c.fail(status_of(&e), "status", self.io_error(pid, "status", e));
+                return keep_unknown.then_some(c);
+            }
+        }
+
+        match Self::read_in(&dir, "comm", buf) {
+            Ok(()) => {
+                let name = buf.strip_suffix(b"\n").unwrap_or(buf);
+                c.process.name = name.to_vec();
+            }
+            Err(e) => {
+                let st = status_of(&e).max(ProcessStatus::Partial);
+                let st = if st == ProcessStatus::Denied {
+                    ProcessStatus::Partial
+                } else {
+                    st
+                };
+                c.fail(st, "comm", self.io_error(pid, "comm", e));
+            }
+        }
+
+        // exe: absent for kernel threads and zombies (ENOENT), refused for other users'
+        // processes without ptrace access.
+        let mut exe_error = None;
+        match rustix::fs::readlinkat(&dir, "exe", Vec::new()) {
+            Ok(target) => c.process.exe = Some(target.into_bytes()),
+            Err(Errno::NOENT) => {}
+            Err(e) => exe_error = Some(io::Error::from(e)),
+        }
+
+        match Self::read_in(&dir, "cmdline", buf) {
+            Ok(()) => c.process.cmdline = buf.clone(),
+            Err(e) => {
+                let st = match status_of(&e) {
+                    ProcessStatus::Vanished => ProcessStatus::Vanished,
+                    _ => ProcessStatus::Partial,
+                };
+                c.fail(st, "cmdline", self.io_error(pid, "cmdline", e));
+            }
+        }
+
+        if c.process.status == ProcessStatus::Vanished {
+            return keep_unknown.then_some(c);
+        }
+        let argv0 = c.process.args().next().map(<[u8]>::to_vec);
+        if !self.selection.matches(
+            &c.process.name,
+            c.process.exe.as_deref(),
+            argv0.as_deref(),
+            c.process.uid,
+        ) {
+            return None;
+        }
+
+        let (file, parse): (&str, MapParser) = match self.detail {
+            Detail::Maps => ("maps", maps::parse),
+            Detail::Smaps => ("smaps", smaps::parse),
+        };
+        match Self::read_in(&dir, file, buf) {
+            Ok(()) => {
+                c.map_complete = true;
+                if let Err(source) = parse(buf, &mut c.regions) {
+                    c.map_complete = false;
+                    c.fail(
+                        ProcessStatus::Partial,
+                        file,
+                        CollectError::Parse {
+                            path: dir_path.join(file),
+                            source,
+                        },
+                    );
+                }
+            }
+            Err(e) => {
+                let st = status_of(&e);
+                if st == ProcessStatus::Denied {
+                    // The exe refusal is the same refusal; one row says it.
+                    exe_error = None;
+                }
+                c.fail(st, file, self.io_error(pid, file, e));
+            }
+        }
+        if let Some(e) = exe_error {
+            let st = match status_of(&e) {
+                ProcessStatus::Vanished => ProcessStatus::Vanished,
+                _ => ProcessStatus::Partial,
+            };
+            c.fail(st, "exe", self.io_error(pid, "exe", e));
+        }
+
+        // A process that exits while its map is read yields an empty map: tell that apart from
+        // a kernel thread or a zombie, which truly have none, by asking whether it still exists.
+        if c.regions.is_empty() && c.process.status == ProcessStatus::Ok {
+            if let Err(e) = Self::read_in(&dir, "status", buf) {
+                c.map_complete = false;
+                c.fail(status_of(&e), "status", self.io_error(pid, "status", e));
+            }
+        }
+        Some(c)
+    }
+
+    /// The directory this source reads.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Source for LiveLinux {
+    fn describe(&self) -> String {
+        format!("live processes under {}", self.root.display())
+    }
+
+    fn list(&self) -> Result<Vec<u32>, SourceError> {
+        if let Some(pids) = &self.selection.pids {
+            return Ok(pids.iter().copied().collect());
+        }
+        let entries = std::fs::read_dir(&self.root).map_err(|source| SourceError::List {
+            path: self.root.clone(),
+            source,
+        })?;
+        let mut pids: Vec<u32> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name();
+                let name = name.to_str()?;
+                // Only all-digit names: `"+1".parse::<u32>()` would succeed.
+                if name.bytes().all(|b| b.is_ascii_digit()) {
+                    name.parse().ok()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        pids.sort_unstable();
+        Ok(pids)
+    }
+
+    fn collect(&self, pid: u32) -> Option<Collected> {
+        SCRATCH.with(|buf| self.collect_with(pid, &mut buf.borrow_mut()))
+    }
+}
