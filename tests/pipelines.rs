@@ -1,0 +1,126 @@
+//! Pipeline files: every shipped one is valid; a broken one reports every problem at once;
+//! a run that cannot write fails clearly and leaves nothing behind.
+
+mod support;
+
+use support::{repo, run, vmpipe};
+
+#[test]
+fn every_shipped_pipeline_validates() {
+    let dir = repo().join("pipelines");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.iter().any(|f| f.ends_with("all-procs.toml")));
+    let output = vmpipe().arg("validate").args(&files).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.ends_with(": ok")).count(),
+        files.len()
+    );
+}
+
+#[test]
+fn unknown_key_wrong_type_and_unknown_analyzer_are_reported_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.toml");
+    std::fs::write(
+        &file,
+        "[source]\ntype = \"live\"\nproceses = \"all\"\ndetail = 3\n\n[[analyzer]]\nuse = \"no-such-analyzer\"\n\n[[sink]]\ntype = \"csv\"\ndir = \"out\"\n",
+    )
+    .unwrap();
+    for cmd in ["validate", "run"] {
+        let output = run(&[cmd, file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{cmd}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let f = file.display();
+        for want in [
+            format!(
+                "{f}:3:1: unknown key `proceses` in [source]; valid keys: type, processes, pids, name, user, detail"
+            ),
+            format!("{f}:4:10: `detail` must be a string, found integer"),
+            format!("{f}:7:7: unknown analyzer \"no-such-analyzer\""),
+            "3 problems in".to_string(),
+        ] {
+            assert!(
+                stderr.contains(&want),
+                "{cmd}: missing {want:?} in:\n{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unwritable_output_fails_before_the_sweep_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = blocker.join("out");
+    let output = vmpipe()
+        .arg("run")
+        .arg(repo().join("pipelines/all-procs.toml"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--pid", &std::process::id().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot write {}", out.display())),
+        "{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "no report for a run that did not happen"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the blocker file remains");
+}
+
+#[test]
+fn output_files_replace_old_ones_and_leave_no_temporaries() {
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("regions.csv"), "stale").unwrap();
+    let (_, _) = (0, 0);
+    let output = vmpipe()
+        .arg("run")
+        .arg(repo().join("pipelines/all-procs.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .args(["--quiet", "--pid", &std::process::id().to_string()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let mut names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["errors.csv", "processes.csv", "regions.csv"]);
+    let regions = std::fs::read_to_string(out.path().join("regions.csv")).unwrap();
+    assert!(regions.starts_with("pid,process,start,end,size,perms"));
+    // The text sink printed the report on stdout.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("processes: 1 listed, 1 selected: 1 ok"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn help_shows_examples() {
+    let output = run(&["run", "--help"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("vmpipe run pipelines/all-procs.toml"));
+    assert!(text.contains("--pid"));
+}
