@@ -139,22 +139,34 @@ pub fn start_map_target_with(wrapper: &[&str], ro_name: &[u8]) -> Target {
     // by tests running in parallel would otherwise share text pages, and Pss/USS would move.
     let exe = dir.path().join("maptarget");
     std::fs::copy(&built, &exe).expect("copy target");
-    let mut cmd = match wrapper.split_first() {
-        Some((w, rest)) => {
-            let mut c = Command::new(w);
-            c.args(rest).arg(&exe);
-            c
-        }
-        None => Command::new(&exe),
+    let spawn = || {
+        let mut cmd = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        cmd.arg(dir.path())
+            .arg(std::ffi::OsStr::from_bytes(ro_name))
+            .arg(std::ffi::OsStr::from_bytes(DELETED_NAME))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
     };
-    let mut child = cmd
-        .arg(dir.path())
-        .arg(std::ffi::OsStr::from_bytes(ro_name))
-        .arg(std::ffi::OsStr::from_bytes(DELETED_NAME))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start maptarget");
+    // A process forked by another test thread while the copy was open for writing holds that
+    // descriptor until it execs, and exec of the copy then fails with ETXTBSY: retry briefly.
+    let mut attempts = 0;
+    let mut child = loop {
+        match spawn() {
+            Err(e) if e.raw_os_error() == Some(26) && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other.expect("start maptarget"),
+        }
+    };
     let stdout = child.stdout.take().expect("stdout");
     let mut mappings = HashMap::new();
     for line in BufReader::new(stdout).lines() {
