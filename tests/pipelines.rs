@@ -47,7 +47,7 @@ fn unknown_key_wrong_type_and_unknown_analyzer_are_reported_together() {
                 "{f}:3:1: unknown key `proceses` in [source]; valid keys: type, processes, pids, name, user, detail"
             ),
             format!("{f}:4:10: `detail` must be a string, found integer"),
-            format!("{f}:7:7: unknown analyzer \"no-such-analyzer\""),
+            format!("{f}:7:7: no analyzer \"no-such-analyzer\": not built in"),
             "3 problems in".to_string(),
         ] {
             assert!(

@@ -11,7 +11,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 use thiserror::Error;
 
-use crate::sink::{Sink, SinkError};
+use crate::plugin::Analyzers;
+use crate::sink::{RunOutput, Sink, SinkError};
 use crate::source::{Collected, Source, SourceError};
 use crate::summary::RunSummary;
 
@@ -44,10 +45,17 @@ pub enum EngineError {
     },
 }
 
-fn collect_batch(source: &dyn Source, pids: &[u32]) -> Vec<Collected> {
+/// Collects and analyzes one batch in parallel; the result is in pid order.
+fn collect_batch(source: &dyn Source, analyzers: &Analyzers, pids: &[u32]) -> Vec<Collected> {
     pids.par_iter()
         .with_max_len(1)
-        .filter_map(|&pid| source.collect(pid))
+        .filter_map(|&pid| {
+            let mut c = source.collect(pid)?;
+            // Analyzers run inside this process's task; afterwards its memory handle is
+            // dropped, so open descriptors stay bounded by the batch size.
+            analyzers.analyze(&mut c);
+            Some(c)
+        })
         .collect()
 }
 
@@ -69,6 +77,7 @@ fn write_batch(
 /// no output file appears.
 pub fn run(
     source: &dyn Source,
+    analyzers: &Analyzers,
     mut sinks: Vec<Box<dyn Sink>>,
     options: EngineOptions,
 ) -> Result<(RunSummary, Vec<std::path::PathBuf>), EngineError> {
@@ -93,11 +102,11 @@ pub fn run(
     };
     let mut chunks = pids.chunks(batch);
     pool.install(|| -> Result<(), SinkError> {
-        let mut pending = chunks.next().map(|c| collect_batch(source, c));
+        let mut pending = chunks.next().map(|c| collect_batch(source, analyzers, c));
         while let Some(current) = pending.take() {
             let next = chunks.next();
             let (collected, written) = rayon::join(
-                || next.map(|c| collect_batch(source, c)),
+                || next.map(|c| collect_batch(source, analyzers, c)),
                 || write_batch(current, &mut sinks, &mut summary),
             );
             written?;
@@ -105,10 +114,13 @@ pub fn run(
         }
         Ok(())
     })?;
+    let (rows, errors) = analyzers.finish();
+    summary.errors += errors.len() as u64;
     summary.elapsed = started.elapsed();
+    let run = RunOutput { rows, errors };
     let mut files = Vec::new();
     for sink in sinks {
-        files.extend(sink.finish(&summary)?);
+        files.extend(sink.finish(&summary, &run)?);
     }
     Ok((summary, files))
 }

@@ -8,11 +8,16 @@
 //! * [`engine`] collects processes in parallel and streams them to the sinks in pid order;
 //! * [`sink`] writes CSV tables and a text report;
 //! * [`pipeline`] loads and strictly validates the TOML file that ties them together;
+//! * [`plugin`] loads analyzers (built in, or plugin libraries through the C ABI) and runs
+//!   them on each process;
 //! * [`run`] runs one pipeline.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod engine;
 pub mod model;
 pub mod pipeline;
+pub mod plugin;
 pub mod run;
 pub mod sink;
 pub mod source;

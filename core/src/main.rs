@@ -1,20 +1,21 @@
 //! The `vmpipe` command: argument parsing and messages; the work is in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use vmpipe::engine::EngineOptions;
-use vmpipe::pipeline::{self, PipelineError};
-use vmpipe::run::{self, BUILTIN_ANALYZERS};
+use vmpipe::pipeline::{Pipeline, PipelineError};
+use vmpipe::plugin::{self, PluginSearch};
+use vmpipe::run::{self, RunError};
 
 const EXAMPLES: &str = "\
 Examples:
   vmpipe run pipelines/all-procs.toml                 sweep every process into CSV + a report
   vmpipe run pipelines/all-procs.toml --pid 1234      only process 1234
   vmpipe run pipelines/all-procs.toml --out /tmp/x    write the CSV files into /tmp/x
-  vmpipe validate pipelines/*.toml                    check pipeline files without running them";
+  vmpipe validate pipelines/*.toml                    check pipeline files without running them
+  vmpipe plugins --plugin-dir ./target/release        list analyzers and what they emit";
 
 /// Process-memory forensics: every region of every process, through a pipeline of analyzers,
 /// to CSV tables and a report.
@@ -23,6 +24,25 @@ Examples:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where analyzer plugins come from.
+#[derive(Args)]
+struct PluginArgs {
+    /// Also look for plugin libraries here (repeatable; searched before VMPIPE_PLUGIN_PATH
+    /// and the vmpipe executable's directory).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
+    /// As root, load plugin libraries even if they (or a directory above them) are not owned
+    /// by root or are writable by others.
+    #[arg(long)]
+    allow_untrusted_plugins: bool,
+}
+
+impl PluginArgs {
+    fn search(self) -> PluginSearch {
+        PluginSearch::new(self.plugin_dirs, self.allow_untrusted_plugins)
+    }
 }
 
 #[derive(Subcommand)]
@@ -44,37 +64,59 @@ enum Command {
         /// No summary line on stderr.
         #[arg(long, short)]
         quiet: bool,
+        #[command(flatten)]
+        plugins: PluginArgs,
     },
-    /// Check pipeline files without running them; every problem is reported.
+    /// Check pipeline files without running them: every problem is reported, and every
+    /// analyzer is loaded and given its options.
     Validate {
         /// The pipeline files.
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
+    /// List the built-in analyzers and the plugin libraries found, with their columns and
+    /// tables.
+    Plugins {
+        #[command(flatten)]
+        plugins: PluginArgs,
     },
 }
 
-fn load(path: &std::path::Path) -> Result<pipeline::Pipeline, ExitCode> {
-    pipeline::load(path, BUILTIN_ANALYZERS).map_err(|e| {
+/// Loads a pipeline and creates its analyzers, printing every problem; exit code 2 on any.
+fn prepare(path: &Path, search: &PluginSearch) -> Result<(Pipeline, plugin::Analyzers), ExitCode> {
+    let pipeline = run::load(path, search).map_err(|e| {
         match e {
             PipelineError::Invalid(d) => eprintln!("{d}"),
             other => eprintln!("vmpipe: {other}"),
         }
         ExitCode::from(2)
-    })
+    })?;
+    let analyzers = run::analyzers(&pipeline, search).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    Ok((pipeline, analyzers))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { pipelines } => {
+        Command::Validate { pipelines, plugins } => {
+            let search = plugins.search();
             let mut code = ExitCode::SUCCESS;
             for p in pipelines {
-                match load(&p) {
+                match prepare(&p, &search) {
                     Ok(_) => println!("{}: ok", p.display()),
                     Err(c) => code = c,
                 }
             }
             code
+        }
+        Command::Plugins { plugins } => {
+            print!("{}", plugin::catalog(&plugins.search()));
+            ExitCode::SUCCESS
         }
         Command::Run {
             pipeline,
@@ -82,9 +124,11 @@ fn main() -> ExitCode {
             pids,
             threads,
             quiet,
+            plugins,
         } => {
-            let mut p = match load(&pipeline) {
-                Ok(p) => p,
+            let search = plugins.search();
+            let (mut p, analyzers) = match prepare(&pipeline, &search) {
+                Ok(x) => x,
                 Err(code) => return code,
             };
             if let Some(dir) = &out {
@@ -97,7 +141,7 @@ fn main() -> ExitCode {
                 threads: threads.map(usize::from),
                 ..EngineOptions::default()
             };
-            match run::run(&p, options).with_context(|| format!("running {}", pipeline.display())) {
+            match run::run(&p, &analyzers, options) {
                 Ok(outcome) => {
                     if !quiet {
                         let s = &outcome.summary;
@@ -119,8 +163,11 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("vmpipe: {e:#}");
-                    ExitCode::from(1)
+                    eprintln!("vmpipe: {}: {e}", pipeline.display());
+                    ExitCode::from(match e {
+                        RunError::Plugins(_) => 2,
+                        _ => 1,
+                    })
                 }
             }
         }

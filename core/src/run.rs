@@ -1,19 +1,17 @@
-//! One run of a pipeline: build its source and sinks, drive the engine, judge the result.
+//! One run of a pipeline: check it, set up its analyzers, build its source and sinks, drive
+//! the engine, judge the result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use crate::engine::{self, EngineError, EngineOptions};
-use crate::pipeline::{Pipeline, SourceConfig};
+use crate::pipeline::{self, Pipeline, PipelineError, SourceConfig};
+use crate::plugin::{Analyzers, PluginErrors, PluginSearch};
 use crate::sink::{self, SinkError};
 use crate::source::Source;
 use crate::source::linux::LiveLinux;
 use crate::summary::RunSummary;
-
-/// The analyzers built into this binary (none yet: the plugin ABI and the four built-ins
-/// arrive with their own issues). Pipeline files are checked against this list.
-pub const BUILTIN_ANALYZERS: &[&str] = &[];
 
 /// What a run produced.
 #[derive(Debug)]
@@ -27,6 +25,9 @@ pub struct RunOutcome {
 /// Why a run failed.
 #[derive(Debug, Error)]
 pub enum RunError {
+    /// An analyzer could not be set up.
+    #[error(transparent)]
+    Plugins(#[from] PluginErrors),
     /// An output could not be opened.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -52,8 +53,29 @@ pub enum RunError {
     },
 }
 
-/// Runs `pipeline`.
-pub fn run(pipeline: &Pipeline, options: EngineOptions) -> Result<RunOutcome, RunError> {
+/// Loads and checks a pipeline file, including that every analyzer it names can be found.
+pub fn load(path: &Path, search: &PluginSearch) -> Result<Pipeline, PipelineError> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |name: &str| {
+        search
+            .resolve(name, base)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    pipeline::load(path, &resolve)
+}
+
+/// Loads, checks and creates the pipeline's analyzers (their options are checked here).
+pub fn analyzers(pipeline: &Pipeline, search: &PluginSearch) -> Result<Analyzers, PluginErrors> {
+    Analyzers::load(&pipeline.analyzers, &pipeline.file, search)
+}
+
+/// Runs `pipeline` with its created `analyzers`.
+pub fn run(
+    pipeline: &Pipeline,
+    analyzers: &Analyzers,
+    options: EngineOptions,
+) -> Result<RunOutcome, RunError> {
     let source: Box<dyn Source> = match &pipeline.source {
         SourceConfig::Live { selection, detail } => {
             Box::new(LiveLinux::new(*detail, selection.clone()))
@@ -62,9 +84,9 @@ pub fn run(pipeline: &Pipeline, options: EngineOptions) -> Result<RunOutcome, Ru
     let sinks = pipeline
         .sinks
         .iter()
-        .map(sink::open)
+        .map(|s| sink::open(s, analyzers.schema()))
         .collect::<Result<Vec<_>, _>>()?;
-    let (summary, files) = engine::run(source.as_ref(), sinks, options)?;
+    let (summary, files) = engine::run(source.as_ref(), analyzers, sinks, options)?;
     if summary.selected == 0 {
         return Err(RunError::NothingSelected {
             listed: summary.listed,

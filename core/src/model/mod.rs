@@ -4,12 +4,14 @@
 //! source cannot know are `None` (absent), never zero: a `maps`-only sweep has no residency, a
 //! vmmap report has no `Pss`.
 
+mod analysis;
 mod kind;
 mod perms;
 mod process;
 mod region;
 mod usage;
 
+pub use analysis::{Analysis, Cell, TableRow};
 pub use kind::RegionKind;
 pub use perms::Perms;
 pub use process::{ProcessInfo, ProcessStatus};

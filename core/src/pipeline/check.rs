@@ -9,7 +9,7 @@ use regex::bytes::RegexBuilder;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{AnalyzerConfig, Diagnostic, Pipeline, SinkConfig, SourceConfig};
+use super::{AnalyzerConfig, Diagnostic, Pipeline, Resolver, SinkConfig, SourceConfig};
 use crate::source::Selection;
 use crate::source::linux::Detail;
 
@@ -300,7 +300,11 @@ impl Checker<'_> {
         ok.then_some(SourceConfig::Live { selection, detail })
     }
 
-    fn analyzers(&mut self, root: &DeTable<'_>, known: &[&str]) -> Option<Vec<AnalyzerConfig>> {
+    fn analyzers(
+        &mut self,
+        root: &DeTable<'_>,
+        resolve: Resolver<'_>,
+    ) -> Option<Vec<AnalyzerConfig>> {
         let Some((_, v)) = find(root, "analyzer") else {
             return Some(Vec::new());
         };
@@ -310,19 +314,20 @@ impl Checker<'_> {
             self.only_keys(table, ANALYZER_KEYS, "[[analyzer]]");
             let name = match find(table, "use") {
                 Some((_, u)) => match self.string(u, "use") {
-                    Some(name) if known.contains(&name) => Some((name.to_string(), u.span())),
-                    Some(name) => {
-                        let valid = if known.is_empty() {
-                            "this build has no analyzers yet".to_string()
-                        } else {
-                            format!("valid choices: {}", choices(known))
-                        };
+                    Some("") => {
                         self.err(
                             u.span(),
-                            format!("unknown analyzer \"{}\"; {valid}", name.escape_debug()),
+                            "`use` is empty: name an analyzer or a plugin library",
                         );
                         None
                     }
+                    Some(name) => match resolve(name) {
+                        Ok(()) => Some((name.to_string(), u.span())),
+                        Err(reason) => {
+                            self.err(u.span(), reason);
+                            None
+                        }
+                    },
                     None => None,
                 },
                 None => {
@@ -493,7 +498,7 @@ impl Checker<'_> {
 pub(super) fn check(
     path: &Path,
     text: &str,
-    analyzers: &[&str],
+    resolve: Resolver<'_>,
 ) -> Result<Pipeline, Vec<Diagnostic>> {
     let mut c = Checker {
         text,
@@ -514,7 +519,7 @@ pub(super) fn check(
     let description =
         find(root, "description").and_then(|(_, d)| c.string(d, "description").map(str::to_string));
     let source = c.source(root, whole.clone());
-    let analyzers = c.analyzers(root, analyzers);
+    let analyzers = c.analyzers(root, resolve);
     let sinks = c.sinks(root, whole);
     c.diags.sort_by_key(|d| (d.line, d.column));
     match (source, analyzers, sinks) {
@@ -533,8 +538,18 @@ pub(super) fn check(
 mod tests {
     use super::*;
 
+    fn known(name: &str) -> Result<(), String> {
+        if name == "image-attribution" {
+            Ok(())
+        } else {
+            Err(format!(
+                "no analyzer \"{name}\" (valid: \"image-attribution\")"
+            ))
+        }
+    }
+
     fn errors(text: &str) -> Vec<Diagnostic> {
-        check(Path::new("p.toml"), text, &["image-attribution"]).unwrap_err()
+        check(Path::new("p.toml"), text, &known).unwrap_err()
     }
 
     const GOOD: &str = r#"
@@ -556,7 +571,7 @@ top = 5
 
     #[test]
     fn accepts_a_complete_pipeline() {
-        let p = check(Path::new("p.toml"), GOOD, &["image-attribution"]).unwrap();
+        let p = check(Path::new("p.toml"), GOOD, &known).unwrap();
         assert!(matches!(
             p.source,
             SourceConfig::Live {

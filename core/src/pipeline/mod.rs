@@ -134,17 +134,20 @@ pub enum PipelineError {
     Invalid(Diagnostics),
 }
 
-/// Loads and validates a pipeline file. `analyzers` are the analyzer names this build knows.
-pub fn load(path: &Path, analyzers: &[&str]) -> Result<Pipeline, PipelineError> {
+/// Says whether an analyzer `use` value can be found (`Err` gives the reason).
+pub type Resolver<'r> = &'r dyn Fn(&str) -> Result<(), String>;
+
+/// Loads and validates a pipeline file; `resolve` says whether each analyzer can be found.
+pub fn load(path: &Path, resolve: Resolver<'_>) -> Result<Pipeline, PipelineError> {
     let bytes = std::fs::read(path).map_err(|source| PipelineError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &bytes, analyzers)
+    parse(path, &bytes, resolve)
 }
 
 /// Validates the bytes of a pipeline file; `path` is used in messages and kept in the result.
-pub fn parse(path: &Path, bytes: &[u8], analyzers: &[&str]) -> Result<Pipeline, PipelineError> {
+pub fn parse(path: &Path, bytes: &[u8], resolve: Resolver<'_>) -> Result<Pipeline, PipelineError> {
     let invalid = |items| {
         PipelineError::Invalid(Diagnostics {
             file: path.to_path_buf(),
@@ -163,5 +166,5 @@ pub fn parse(path: &Path, bytes: &[u8], analyzers: &[&str]) -> Result<Pipeline, 
             )]));
         }
     };
-    check::check(path, text, analyzers).map_err(invalid)
+    check::check(path, text, resolve).map_err(invalid)
 }

@@ -2,7 +2,9 @@
 //!
 //! * `regions.csv` — one row per region: see [`REGION_COLUMNS`].
 //! * `processes.csv` — one row per selected process: see [`PROCESS_COLUMNS`].
-//! * `errors.csv` — one row per problem: `pid, process, stage, error`.
+//! * `errors.csv` — one row per problem: `pid, process, stage, plugin, error`.
+//! * `NAME.csv` for every table an analyzer declares (`pid, process` first for per-process
+//!   tables); analyzer region columns follow vmpipe's own in `regions.csv`.
 //!
 //! Every file has a header row. Byte counts are plain integers (bytes, not kB), addresses are
 //! `0x` + lowercase hex, booleans `true`/`false`, absent values empty. Paths, names and command
@@ -14,9 +16,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::atomic_file::AtomicFile;
-use super::{Sink, SinkError, cell};
-use crate::model::{Region, UsageField};
-use crate::source::Collected;
+use super::{RunOutput, Sink, SinkError, cell};
+use crate::model::{Cell, Region, TableRow, UsageField};
+use crate::plugin::{RunSchema, table_header};
+use crate::source::{Collected, ErrorRow};
 use crate::summary::RunSummary;
 
 /// Columns of `regions.csv`, in order.
@@ -114,8 +117,8 @@ pub const PROCESS_COLUMNS: &[&str] = &[
     "error",
 ];
 
-/// Columns of `errors.csv`, in order.
-pub const ERROR_COLUMNS: &[&str] = &["pid", "process", "stage", "error"];
+/// Columns of `errors.csv`, in order. `plugin` names the analyzer for analyzer problems.
+pub const ERROR_COLUMNS: &[&str] = &["pid", "process", "stage", "plugin", "error"];
 
 /// One row being built: all cells in one buffer, split by end offsets.
 #[derive(Default)]
@@ -155,6 +158,17 @@ impl Row {
     fn bool(&mut self, v: bool) {
         self.raw(if v { b"true" } else { b"false" });
     }
+    fn cell(&mut self, c: &Cell) {
+        match c {
+            Cell::Absent => self.raw(b""),
+            Cell::U64(v) => self.int(*v),
+            Cell::Address(v) => self.hex(*v),
+            Cell::Bool(v) => self.bool(*v),
+            Cell::Text(s) => self.escaped(s.as_bytes()),
+            Cell::Bytes(b) => self.escaped(b),
+            Cell::I64(_) | Cell::F64(_) => self.raw(c.to_string().as_bytes()),
+        }
+    }
     fn cells(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
         self.ends.iter().map(move |&end| {
@@ -172,7 +186,7 @@ struct Table {
 }
 
 impl Table {
-    fn create(dir: &Path, name: &str, columns: &[&str]) -> Result<Table, SinkError> {
+    fn create<S: AsRef<[u8]>>(dir: &Path, name: &str, columns: &[S]) -> Result<Table, SinkError> {
         let path = dir.join(name);
         let file = AtomicFile::create(&path)?;
         let mut writer = csv::WriterBuilder::new()
@@ -199,27 +213,60 @@ impl Table {
     }
 }
 
-/// Writes `regions.csv`, `processes.csv` and `errors.csv` into one directory.
+/// Writes `regions.csv`, `processes.csv`, `errors.csv` and the analyzers' tables into one
+/// directory.
 pub struct CsvSink {
     regions: Table,
     processes: Table,
     errors: Table,
+    tables: Vec<Table>,
     row: Row,
 }
 
 impl CsvSink {
-    /// Creates `dir` if needed and starts the three files.
-    pub fn create(dir: &Path) -> Result<CsvSink, SinkError> {
+    /// Creates `dir` if needed and starts every file of a run with `schema`.
+    pub fn create(dir: &Path, schema: &RunSchema) -> Result<CsvSink, SinkError> {
         std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
+        let mut region_columns: Vec<&str> = REGION_COLUMNS.to_vec();
+        region_columns.extend(schema.region_columns.iter().map(|(_, c)| c.name.as_str()));
         Ok(CsvSink {
-            regions: Table::create(dir, "regions.csv", REGION_COLUMNS)?,
+            regions: Table::create(dir, "regions.csv", &region_columns)?,
             processes: Table::create(dir, "processes.csv", PROCESS_COLUMNS)?,
             errors: Table::create(dir, "errors.csv", ERROR_COLUMNS)?,
+            tables: schema
+                .tables
+                .iter()
+                .map(|(_, t)| Table::create(dir, &format!("{}.csv", t.name), &table_header(t)))
+                .collect::<Result<_, _>>()?,
             row: Row::default(),
         })
     }
 
-    fn region_row(row: &mut Row, c: &Collected, r: &Region) {
+    fn error_row(row: &mut Row, name: &[u8], e: &ErrorRow) {
+        row.clear();
+        row.opt(e.pid.map(u64::from));
+        row.escaped(name);
+        row.raw(e.stage.as_bytes());
+        row.escaped(e.plugin.as_bytes());
+        row.escaped(e.error.as_bytes());
+    }
+
+    fn table_row(&mut self, process: Option<(u32, &[u8])>, r: &TableRow) -> Result<(), SinkError> {
+        self.row.clear();
+        if let Some((pid, name)) = process {
+            self.row.int(u64::from(pid));
+            self.row.escaped(name);
+        }
+        for c in &r.cells {
+            self.row.cell(c);
+        }
+        match self.tables.get_mut(r.table) {
+            Some(t) => t.write(&self.row),
+            None => Ok(()),
+        }
+    }
+
+    fn region_row(row: &mut Row, c: &Collected, index: usize, r: &Region) {
         row.clear();
         row.int(u64::from(c.process.pid));
         row.escaped(&c.process.name);
@@ -250,6 +297,9 @@ impl CsvSink {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         row.raw(other.join(";").as_bytes());
+        for v in c.analysis.region(index) {
+            row.cell(v);
+        }
     }
 
     fn process_row(row: &mut Row, c: &Collected) {
@@ -284,29 +334,43 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
-        for r in &c.regions {
-            Self::region_row(&mut self.row, c, r);
+        for (i, r) in c.regions.iter().enumerate() {
+            Self::region_row(&mut self.row, c, i, r);
             self.regions.write(&self.row)?;
         }
         Self::process_row(&mut self.row, c);
         self.processes.write(&self.row)?;
         for e in &c.errors {
-            self.row.clear();
-            self.row.opt(e.pid.map(u64::from));
-            self.row.escaped(&c.process.name);
-            self.row.raw(e.stage.as_bytes());
-            self.row.escaped(e.error.as_bytes());
+            Self::error_row(&mut self.row, &c.process.name, e);
             self.errors.write(&self.row)?;
+        }
+        for r in &c.analysis.rows {
+            self.table_row(Some((c.process.pid, &c.process.name)), r)?;
         }
         Ok(())
     }
 
-    fn finish(self: Box<Self>, _summary: &RunSummary) -> Result<Vec<PathBuf>, SinkError> {
+    fn finish(
+        mut self: Box<Self>,
+        _summary: &RunSummary,
+        run: &RunOutput,
+    ) -> Result<Vec<PathBuf>, SinkError> {
+        for r in &run.rows {
+            self.table_row(None, r)?;
+        }
+        for e in &run.errors {
+            Self::error_row(&mut self.row, b"", e);
+            self.errors.write(&self.row)?;
+        }
         let this = *self;
-        Ok(vec![
+        let mut files = vec![
             this.regions.commit()?,
             this.processes.commit()?,
             this.errors.commit()?,
-        ])
+        ];
+        for t in this.tables {
+            files.push(t.commit()?);
+        }
+        Ok(files)
     }
 }

@@ -13,8 +13,10 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::model::TableRow;
 use crate::pipeline::SinkConfig;
-use crate::source::Collected;
+use crate::plugin::RunSchema;
+use crate::source::{Collected, ErrorRow};
 use crate::summary::RunSummary;
 
 /// A failure to write output; the message names the file.
@@ -49,14 +51,30 @@ pub trait Sink: Send {
     /// Takes one process (called in pid order).
     fn process(&mut self, c: &Collected) -> Result<(), SinkError>;
 
-    /// Completes the outputs and puts them in place; returns the files written.
-    fn finish(self: Box<Self>, summary: &RunSummary) -> Result<Vec<PathBuf>, SinkError>;
+    /// Writes the run-wide output, completes the outputs and puts them in place; returns the
+    /// files written.
+    fn finish(
+        self: Box<Self>,
+        summary: &RunSummary,
+        run: &RunOutput,
+    ) -> Result<Vec<PathBuf>, SinkError>;
 }
 
-/// Opens the sink a pipeline entry describes.
-pub fn open(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
+/// What the analyzers emitted once every process was done.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    /// Rows of run-wide tables.
+    pub rows: Vec<TableRow>,
+    /// Problems of the analyzers' `finish` calls.
+    pub errors: Vec<ErrorRow>,
+}
+
+/// Opens the sink a pipeline entry describes, for a run with `schema`.
+pub fn open(config: &SinkConfig, schema: &RunSchema) -> Result<Box<dyn Sink>, SinkError> {
     Ok(match config {
-        SinkConfig::Csv { dir } => Box::new(csv::CsvSink::create(dir)?),
-        SinkConfig::Text { path, top } => Box::new(text::TextSink::create(path.as_deref(), *top)?),
+        SinkConfig::Csv { dir } => Box::new(csv::CsvSink::create(dir, schema)?),
+        SinkConfig::Text { path, top } => {
+            Box::new(text::TextSink::create(path.as_deref(), *top, schema)?)
+        }
     })
 }

@@ -1,5 +1,6 @@
 //! The text sink: a report a person reads — what was swept, the totals, the processes that
-//! use the most memory, and the processes that could not be read fully.
+//! use the most memory, the processes that could not be read fully, and the first rows of
+//! every analyzer table.
 //!
 //! Names and messages come from the processes themselves, so every control character in them
 //! is escaped ([`cell::display`]): a hostile name cannot clear the screen or forge a line.
@@ -8,9 +9,11 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::RunOutput;
 use super::atomic_file::AtomicFile;
 use super::{Sink, SinkError, cell};
-use crate::model::{ProcessStatus, UsageField};
+use crate::model::{Cell, ProcessStatus, TableRow, UsageField};
+use crate::plugin::{RunSchema, table_header};
 use crate::source::Collected;
 use crate::summary::RunSummary;
 
@@ -28,16 +31,29 @@ struct Line {
     error: Option<String>,
 }
 
+/// An analyzer table as the report shows it: its header, its first rows, its row count.
+struct TableShown {
+    name: String,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    count: u64,
+}
+
 /// Writes the report to standard output or to a file.
 pub struct TextSink {
     file: Option<AtomicFile>,
     top: usize,
     lines: Vec<Line>,
+    tables: Vec<TableShown>,
 }
 
 impl TextSink {
     /// A report to `path` (`None`: standard output) ranking `top` processes.
-    pub fn create(path: Option<&Path>, top: usize) -> Result<TextSink, SinkError> {
+    pub fn create(
+        path: Option<&Path>,
+        top: usize,
+        schema: &RunSchema,
+    ) -> Result<TextSink, SinkError> {
         let file = match path {
             Some(p) => {
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -51,7 +67,65 @@ impl TextSink {
             file,
             top,
             lines: Vec::new(),
+            tables: schema
+                .tables
+                .iter()
+                .map(|(_, t)| TableShown {
+                    name: t.name.clone(),
+                    header: table_header(t).into_iter().map(str::to_string).collect(),
+                    rows: Vec::new(),
+                    count: 0,
+                })
+                .collect(),
         })
+    }
+
+    fn keep_row(&mut self, process: Option<(u32, &[u8])>, r: &TableRow) {
+        let top = self.top;
+        let Some(t) = self.tables.get_mut(r.table) else {
+            return;
+        };
+        t.count += 1;
+        if t.rows.len() >= top {
+            return;
+        }
+        let mut cells = Vec::with_capacity(r.cells.len() + 2);
+        if let Some((pid, name)) = process {
+            cells.push(pid.to_string());
+            cells.push(cell::display(name));
+        }
+        for c in &r.cells {
+            cells.push(match c {
+                Cell::Text(s) => cell::display(s.as_bytes()),
+                Cell::Bytes(b) => cell::display(b),
+                other => other.to_string(),
+            });
+        }
+        t.rows.push(cells);
+    }
+
+    fn tables(&self, out: &mut String) {
+        for t in &self.tables {
+            let _ = writeln!(out, "\n{} ({} rows)", t.name, t.count);
+            for row in &t.rows {
+                let fields: Vec<String> = t
+                    .header
+                    .iter()
+                    .zip(row)
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(h, v)| format!("{h}={v}"))
+                    .collect();
+                let _ = writeln!(out, "  {}", fields.join("  "));
+            }
+            if t.count > t.rows.len() as u64 {
+                let _ = writeln!(
+                    out,
+                    "  … {} more in {}.csv",
+                    t.count - t.rows.len() as u64,
+                    t.name
+                );
+            }
+        }
     }
 
     fn size(v: Option<u64>) -> String {
@@ -147,6 +221,7 @@ impl TextSink {
                 );
             }
         }
+        self.tables(&mut out);
         out
     }
 }
@@ -170,10 +245,20 @@ impl Sink for TextSink {
             swap: c.total(UsageField::Swap),
             error: p.error.as_deref().map(|e| cell::display(e.as_bytes())),
         });
+        for r in &c.analysis.rows {
+            self.keep_row(Some((p.pid, &p.name)), r);
+        }
         Ok(())
     }
 
-    fn finish(self: Box<Self>, summary: &RunSummary) -> Result<Vec<PathBuf>, SinkError> {
+    fn finish(
+        mut self: Box<Self>,
+        summary: &RunSummary,
+        run: &RunOutput,
+    ) -> Result<Vec<PathBuf>, SinkError> {
+        for r in &run.rows {
+            self.keep_row(None, r);
+        }
         let report = self.render(summary);
         match self.file {
             Some(file) => {

@@ -5,29 +5,33 @@
 //! a [`Collected`] with a status and an [`ErrorRow`] — never a panic, never a silent drop.
 
 pub mod linux;
+mod memory;
 mod selection;
 
 use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub use memory::{MemoryAccess, MemoryError};
 pub use selection::Selection;
 
-use crate::model::{ProcessInfo, ProcessStatus, Region, UsageField};
+use crate::model::{Analysis, ProcessInfo, ProcessStatus, Region, UsageField};
 
 /// One row of the `errors` table: what failed, for which process, at which stage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorRow {
     /// The process concerned, if any.
     pub pid: Option<u32>,
-    /// What was being done: `status`, `maps`, `smaps`, `exe`, … or an analyzer's name.
+    /// What was being done: `status`, `maps`, `smaps`, `exe`, … or, for an analyzer,
+    /// `create`, `analyze`, `finish` or `warning`.
     pub stage: String,
+    /// The analyzer concerned; empty for vmpipe's own stages.
+    pub plugin: String,
     /// The error, naming the file or line it is about.
     pub error: String,
 }
 
 /// Everything a source could read about one process.
-#[derive(Clone, Debug)]
 pub struct Collected {
     /// The process's facts and status.
     pub process: ProcessInfo,
@@ -41,6 +45,21 @@ pub struct Collected {
     /// True when the whole memory map was read: `false` for a denied or vanished process, or
     /// a map cut short by an error, whose totals are then unknown rather than zero.
     pub map_complete: bool,
+    /// What the analyzers emitted for it.
+    pub analysis: Analysis,
+    /// Its memory, for analyzers (live sources; dropped once the analyzers have run).
+    pub memory: Option<Box<dyn MemoryAccess>>,
+}
+
+impl std::fmt::Debug for Collected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collected")
+            .field("process", &self.process)
+            .field("regions", &self.regions.len())
+            .field("errors", &self.errors)
+            .field("memory", &self.memory.is_some())
+            .finish()
+    }
 }
 
 impl Collected {
@@ -52,6 +71,8 @@ impl Collected {
             errors: Vec::new(),
             residency,
             map_complete: false,
+            analysis: Analysis::default(),
+            memory: None,
         }
     }
 
@@ -66,6 +87,7 @@ impl Collected {
         self.errors.push(ErrorRow {
             pid: Some(self.process.pid),
             stage: stage.to_string(),
+            plugin: String::new(),
             error,
         });
     }

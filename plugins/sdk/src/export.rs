@@ -79,8 +79,9 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 }
 
 /// Runs `f`, turning an error or a panic into a status with its message given to the host.
-fn guarded(host: &Host<'_>, f: impl FnOnce() -> crate::Result) -> u32 {
-    match catch_unwind(AssertUnwindSafe(f)) {
+fn guarded(host: &mut Host<'_>, f: impl FnOnce(&mut Host<'_>) -> crate::Result) -> u32 {
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut *host)));
+    match outcome {
         Ok(Ok(())) => abi::status::OK,
         Ok(Err(e)) => {
             host.error(&e.to_string());
@@ -103,8 +104,8 @@ unsafe extern "C" fn create<A: Analyzer>(
         return abi::status::ERROR;
     }
     // SAFETY: the host passes its valid table for this call.
-    let host = unsafe { Host::new(&*host) };
-    guarded(&host, || {
+    let mut host = unsafe { Host::new(&*host) };
+    guarded(&mut host, |_| {
         // SAFETY: the host passes `options_len` entries valid for this call.
         let options = unsafe { Options::from_raw(options, options_len) };
         let analyzer = A::create(&options)?;
@@ -133,12 +134,7 @@ unsafe extern "C" fn analyze<A: Analyzer>(
     let process = unsafe { Process::new(&*process) };
     // SAFETY: as above.
     let regions = unsafe { Region::slice(regions, regions_len) };
-    let h: *mut Host<'_> = &mut host;
-    // SAFETY: `h` points to `host`, alive for this whole function; `guarded` only reads it to
-    // report the error after the closure has returned or unwound.
-    guarded(unsafe { &*h }, || {
-        analyzer.analyze(&process, regions, unsafe { &mut *h })
-    })
+    guarded(&mut host, |h| analyzer.analyze(&process, regions, h))
 }
 
 unsafe extern "C" fn finish<A: Analyzer>(state: *mut c_void, host: *const HostV1) -> u32 {
@@ -149,9 +145,7 @@ unsafe extern "C" fn finish<A: Analyzer>(state: *mut c_void, host: *const HostV1
     let mut host = unsafe { Host::new(&*host) };
     // SAFETY: `state` came from `create::<A>`.
     let analyzer = unsafe { &*(state as *const A) };
-    let h: *mut Host<'_> = &mut host;
-    // SAFETY: as in `analyze`.
-    guarded(unsafe { &*h }, || analyzer.finish(unsafe { &mut *h }))
+    guarded(&mut host, |h| analyzer.finish(h))
 }
 
 unsafe extern "C" fn destroy<A: Analyzer>(state: *mut c_void) {

@@ -19,6 +19,7 @@
 //! everyone unless `/proc` is mounted with `hidepid`.
 
 pub mod maps;
+mod memory;
 mod parse_error;
 pub mod smaps;
 pub mod status;
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
+pub use memory::ProcMemory;
 pub use parse_error::ParseError;
 
 use super::{CollectError, Collected, Selection, Source, SourceError};
@@ -246,6 +248,9 @@ impl LiveLinux {
                 c.map_complete = false;
                 c.fail(status_of(&e), "status", self.io_error(pid, "status", e));
             }
+        }
+        if matches!(c.process.status, ProcessStatus::Ok | ProcessStatus::Partial) {
+            c.memory = Some(Box::new(ProcMemory::new(dir)));
         }
         Some(c)
     }

@@ -1,0 +1,359 @@
+//! The host side of one plugin call: the callbacks of [`HostV1`] and what they collect.
+//!
+//! A [`CallCtx`] lives on the calling thread's stack for the duration of one `create`,
+//! `analyze` or `finish` call; the plugin gets a pointer to it as the opaque `ctx` and may
+//! only use it during that call, on that thread (the ABI's rule). Every value is checked
+//! against what the plugin declared before it is copied into vmpipe's own memory; a refused
+//! value leaves a problem message that becomes an error row.
+
+use std::ffi::c_void;
+
+use vmpipe_plugin::ColumnType;
+use vmpipe_plugin::Scope;
+use vmpipe_plugin::abi::{self, CellV1, HostV1, StrV1, status};
+
+use super::schema::{ColumnSchema, RunSchema};
+use crate::model::{Analysis, Cell, TableRow};
+use crate::source::{MemoryAccess, MemoryError};
+
+/// Longest text or byte value accepted in one cell.
+pub const MAX_CELL_BYTES: usize = 1 << 20;
+/// Problems recorded per call before the rest are only counted.
+const MAX_PROBLEMS: usize = 20;
+/// Longest message kept from a plugin.
+const MAX_MESSAGE: usize = 4096;
+/// Most bytes one memory read may ask for.
+const MAX_READ: usize = 64 << 20;
+
+/// What one call may do and what it produced.
+pub struct CallCtx<'a> {
+    schema: &'a RunSchema,
+    analyzer: usize,
+    col_offset: usize,
+    table_offset: usize,
+    /// Per-process output (`analyze` only).
+    analysis: Option<&'a mut Analysis>,
+    /// Run-wide rows (`finish` only).
+    run_rows: Option<&'a mut Vec<TableRow>>,
+    memory: Option<&'a mut (dyn MemoryAccess + 'static)>,
+    /// The message that goes with a failing status.
+    pub error: Option<String>,
+    /// Refused values and warnings, as `(stage, message)`.
+    pub problems: Vec<(&'static str, String)>,
+    /// Problems beyond [`MAX_PROBLEMS`].
+    pub dropped: usize,
+}
+
+impl<'a> CallCtx<'a> {
+    /// A context for `create` (no output possible).
+    pub fn for_create(schema: &'a RunSchema, analyzer: usize) -> CallCtx<'a> {
+        CallCtx::new(schema, analyzer, None, None, None)
+    }
+
+    /// A context for `analyze` of one process.
+    pub fn for_analyze(
+        schema: &'a RunSchema,
+        analyzer: usize,
+        analysis: &'a mut Analysis,
+        memory: Option<&'a mut (dyn MemoryAccess + 'static)>,
+    ) -> CallCtx<'a> {
+        CallCtx::new(schema, analyzer, Some(analysis), None, memory)
+    }
+
+    /// A context for `finish`.
+    pub fn for_finish(
+        schema: &'a RunSchema,
+        analyzer: usize,
+        rows: &'a mut Vec<TableRow>,
+    ) -> CallCtx<'a> {
+        CallCtx::new(schema, analyzer, None, Some(rows), None)
+    }
+
+    fn new(
+        schema: &'a RunSchema,
+        analyzer: usize,
+        analysis: Option<&'a mut Analysis>,
+        run_rows: Option<&'a mut Vec<TableRow>>,
+        memory: Option<&'a mut (dyn MemoryAccess + 'static)>,
+    ) -> CallCtx<'a> {
+        let (col_offset, table_offset) = schema.offsets(analyzer);
+        CallCtx {
+            schema,
+            analyzer,
+            col_offset,
+            table_offset,
+            analysis,
+            run_rows,
+            memory,
+            error: None,
+            problems: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// The callback table for this context. The pointer inside is valid while `self` is.
+    pub fn host(&mut self) -> HostV1 {
+        HostV1 {
+            struct_size: std::mem::size_of::<HostV1>(),
+            ctx: (self as *mut CallCtx<'a>).cast::<c_void>(),
+            region_value,
+            table_row,
+            log,
+            read_memory,
+            error,
+        }
+    }
+
+    fn problem(&mut self, stage: &'static str, message: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push((stage, message));
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn refuse(&mut self, code: u32, message: String) -> u32 {
+        self.problem("analyze", format!("value refused: {message}"));
+        code
+    }
+
+    fn my_columns(&self) -> &'a [ColumnSchema] {
+        &self.schema.analyzers[self.analyzer].region_columns
+    }
+}
+
+/// Reads a plugin's string for a message.
+///
+/// # Safety
+/// `s` must be null or point to `len` bytes valid for the current call.
+unsafe fn message(s: StrV1) -> String {
+    // SAFETY: the caller's guarantee.
+    let bytes = unsafe { s.as_bytes() }.unwrap_or(&[]);
+    let bytes = &bytes[..bytes.len().min(MAX_MESSAGE)];
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Copies a cell the plugin emitted, checking it against the column's type.
+///
+/// # Safety
+/// The cell's bytes must be valid for the current call.
+unsafe fn cell(c: &CellV1, ty: ColumnType) -> Result<Cell, String> {
+    let got = ColumnType::from_code(c.kind);
+    if c.kind == abi::kind::ABSENT {
+        return Ok(Cell::Absent);
+    }
+    if got != Some(ty) {
+        return Err(format!(
+            "a {} value for a {} column",
+            got.map_or("unknown", ColumnType::as_str),
+            ty.as_str()
+        ));
+    }
+    Ok(match ty {
+        ColumnType::U64 => Cell::U64(c.int),
+        ColumnType::I64 => Cell::I64(c.int as i64),
+        ColumnType::F64 => Cell::F64(c.float),
+        ColumnType::Bool => Cell::Bool(c.int != 0),
+        ColumnType::Address => Cell::Address(c.int),
+        ColumnType::Text | ColumnType::Bytes => {
+            if c.bytes.len > MAX_CELL_BYTES {
+                return Err(format!(
+                    "a value of {} bytes (at most {MAX_CELL_BYTES})",
+                    c.bytes.len
+                ));
+            }
+            // SAFETY: the caller's guarantee.
+            let b = unsafe { c.bytes.as_bytes() }.unwrap_or(&[]);
+            if ty == ColumnType::Text {
+                match std::str::from_utf8(b) {
+                    Ok(s) => Cell::Text(s.into()),
+                    Err(_) => return Err("text that is not UTF-8 (use a bytes column)".into()),
+                }
+            } else {
+                Cell::Bytes(b.into())
+            }
+        }
+    })
+}
+
+/// # Safety
+/// `ctx` must be the `CallCtx` of the current call (the ABI's rule for plugins).
+unsafe fn ctx<'x>(ctx: *mut c_void) -> &'x mut CallCtx<'x> {
+    // SAFETY: the caller's guarantee; the context outlives the call.
+    unsafe { &mut *ctx.cast::<CallCtx<'x>>() }
+}
+
+unsafe extern "C" fn region_value(
+    c: *mut c_void,
+    region: usize,
+    column: u32,
+    value: *const CellV1,
+) -> u32 {
+    // SAFETY: the plugin passes back the ctx of this call.
+    let c = unsafe { ctx(c) };
+    let columns = c.my_columns();
+    let Some(col) = columns.get(column as usize) else {
+        let n = columns.len();
+        return c.refuse(
+            status::BAD_COLUMN,
+            format!("region column {column} does not exist (it declares {n})"),
+        );
+    };
+    if value.is_null() {
+        return c.refuse(status::BAD_TYPE, "a null cell".into());
+    }
+    // SAFETY: the plugin passes a cell valid for this call.
+    let v = match unsafe { cell(&*value, col.ty) } {
+        Ok(v) => v,
+        Err(m) => return c.refuse(status::BAD_TYPE, format!("column `{}`: {m}", col.name)),
+    };
+    let global = c.col_offset + column as usize;
+    let Some(analysis) = c.analysis.as_deref_mut() else {
+        return c.refuse(
+            status::NOT_NOW,
+            "region values can only be set while analyzing a process".into(),
+        );
+    };
+    let regions = analysis.regions;
+    if analysis.set(region, global, v) {
+        status::OK
+    } else {
+        c.refuse(
+            status::BAD_REGION,
+            format!("region index {region} out of range (the process has {regions})"),
+        )
+    }
+}
+
+unsafe extern "C" fn table_row(
+    c: *mut c_void,
+    table: u32,
+    cells: *const CellV1,
+    len: usize,
+) -> u32 {
+    // SAFETY: the plugin passes back the ctx of this call.
+    let c = unsafe { ctx(c) };
+    let tables = &c.schema.analyzers[c.analyzer].tables;
+    let Some(t) = tables.get(table as usize) else {
+        let n = tables.len();
+        return c.refuse(
+            status::BAD_TABLE,
+            format!("table {table} does not exist (it declares {n})"),
+        );
+    };
+    let in_finish = c.run_rows.is_some();
+    match (t.scope, in_finish) {
+        (Scope::Process, true) => {
+            return c.refuse(
+                status::BAD_TABLE,
+                format!(
+                    "table `{}` holds per-process rows: emit them while analyzing a process",
+                    t.name
+                ),
+            );
+        }
+        (Scope::Run, false) => {
+            return c.refuse(
+                status::BAD_TABLE,
+                format!(
+                    "table `{}` holds run-wide rows: emit them in finish",
+                    t.name
+                ),
+            );
+        }
+        _ => {}
+    }
+    if len != t.columns.len() || (len > 0 && cells.is_null()) {
+        return c.refuse(
+            status::BAD_ARITY,
+            format!(
+                "table `{}` has {} columns, the row has {len} cells",
+                t.name,
+                t.columns.len()
+            ),
+        );
+    }
+    // SAFETY: the plugin passes `len` cells valid for this call (checked non-null above).
+    let raw = if len == 0 {
+        &[][..]
+    } else {
+        unsafe { std::slice::from_raw_parts(cells, len) }
+    };
+    let mut out = Vec::with_capacity(len);
+    for (col, cv) in t.columns.iter().zip(raw) {
+        // SAFETY: each cell's bytes are valid for this call.
+        match unsafe { cell(cv, col.ty) } {
+            Ok(v) => out.push(v),
+            Err(m) => {
+                let msg = format!("table `{}` column `{}`: {m}", t.name, col.name);
+                return c.refuse(status::BAD_TYPE, msg);
+            }
+        }
+    }
+    let row = TableRow {
+        table: c.table_offset + table as usize,
+        cells: out,
+    };
+    if let Some(rows) = c.run_rows.as_deref_mut() {
+        rows.push(row);
+    } else if let Some(a) = c.analysis.as_deref_mut() {
+        a.rows.push(row);
+    } else {
+        return c.refuse(
+            status::NOT_NOW,
+            "rows cannot be emitted while the analyzer is created".into(),
+        );
+    }
+    status::OK
+}
+
+unsafe extern "C" fn log(c: *mut c_void, level: u32, msg: StrV1) {
+    // SAFETY: the plugin passes back the ctx of this call, and a message valid for it.
+    let (c, msg) = unsafe { (ctx(c), message(msg)) };
+    if level == abi::level::WARN {
+        c.problem("warning", msg);
+    }
+}
+
+unsafe extern "C" fn read_memory(
+    c: *mut c_void,
+    address: u64,
+    buf: *mut u8,
+    len: usize,
+    read: *mut usize,
+) -> u32 {
+    // SAFETY: the plugin passes back the ctx of this call.
+    let c = unsafe { ctx(c) };
+    if !read.is_null() {
+        // SAFETY: `read` points to a usize of the plugin's, valid for this call.
+        unsafe { *read = 0 };
+    }
+    let Some(memory) = c.memory.as_deref_mut() else {
+        return status::MEMORY_UNAVAILABLE;
+    };
+    if len == 0 {
+        return status::OK;
+    }
+    if buf.is_null() || read.is_null() || len > MAX_READ {
+        return status::ERROR;
+    }
+    // SAFETY: the plugin passes a buffer of `len` writable bytes, valid for this call.
+    let out = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+    match memory.read(address, out) {
+        Ok(n) => {
+            // SAFETY: as above.
+            unsafe { *read = n };
+            status::OK
+        }
+        Err(MemoryError::Denied) => status::MEMORY_DENIED,
+        Err(MemoryError::Fault) => status::MEMORY_FAULT,
+        Err(MemoryError::Vanished) => status::MEMORY_VANISHED,
+        Err(MemoryError::Other) => status::ERROR,
+    }
+}
+
+unsafe extern "C" fn error(c: *mut c_void, msg: StrV1) {
+    // SAFETY: the plugin passes back the ctx of this call, and a message valid for it.
+    let (c, msg) = unsafe { (ctx(c), message(msg)) };
+    c.error = Some(msg);
+}

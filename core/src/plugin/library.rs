@@ -1,0 +1,415 @@
+//! Finding, vetting and loading plugin libraries.
+//!
+//! A pipeline's `use = "…"` is, in this order:
+//!
+//! 1. a **path** when it contains `/` or ends in `.so`/`.dylib` (relative to the pipeline
+//!    file's directory);
+//! 2. a **built-in** analyzer's name;
+//! 3. a **name** looked up as `libNAME.so` or `NAME.so` (`-` read as `_`) in the plugin
+//!    directories: every `--plugin-dir`, then every directory of `VMPIPE_PLUGIN_PATH`
+//!    (colon-separated), then the directory of the vmpipe executable.
+//!
+//! Before a library is opened — opening runs its code — it is vetted:
+//!
+//! * **as root**, the file and every directory above it must belong to root and not be
+//!   writable by group or others (a sticky directory such as `/tmp` excepted), as `sudo` and
+//!   `ssh` demand of what they trust; `--allow-untrusted-plugins` lifts this;
+//! * it must be a shared library for this machine's architecture;
+//! * it must export exactly one entry symbol `vmpipe_plugin_v1` or `vmpipe_plugin_v1_NAME`
+//!   (a library exporting only another major version was built for another vmpipe).
+//!
+//! Libraries are never unloaded: unloading a Rust library that left thread-local destructors
+//! behind crashes the process.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectKind};
+use thiserror::Error;
+use vmpipe_plugin::abi::PluginV1;
+
+use super::builtin::{self, Builtin};
+
+/// Largest library file vetted (a bigger file is refused, not read).
+const MAX_LIBRARY_BYTES: u64 = 1 << 30;
+
+/// Why a plugin could not be found or loaded. Every message names the file.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// No library by that name.
+    #[error("no analyzer \"{name}\": not built in ({builtins}), and no {candidates} in {searched}")]
+    NotFound {
+        /// The name.
+        name: String,
+        /// The built-in names.
+        builtins: String,
+        /// The file names tried.
+        candidates: String,
+        /// The directories searched.
+        searched: String,
+    },
+    /// The path does not exist or cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Refused by the ownership and permission check.
+    #[error(
+        "refusing to load {path} as root: {reason}; fix the ownership or permissions, or pass --allow-untrusted-plugins if you trust it"
+    )]
+    Untrusted {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Not a usable library.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Where plugin libraries are looked for, and whether untrusted ones may be loaded.
+#[derive(Clone, Debug, Default)]
+pub struct PluginSearch {
+    /// Directories searched by name, in order.
+    pub dirs: Vec<PathBuf>,
+    /// Load libraries that fail the root ownership check.
+    pub allow_untrusted: bool,
+}
+
+/// A resolved `use`.
+#[derive(Clone, Debug)]
+pub enum Resolved {
+    /// A built-in.
+    Builtin(&'static Builtin),
+    /// A library file.
+    Library(PathBuf),
+}
+
+/// True when `use` names a file rather than an analyzer.
+pub fn is_path(name: &str) -> bool {
+    name.contains('/') || name.ends_with(".so") || name.ends_with(".dylib")
+}
+
+fn file_names(name: &str) -> Vec<String> {
+    let base = name.replace('-', "_");
+    let ext = if cfg!(target_os = "macos") {
+        "dylib"
+    } else {
+        "so"
+    };
+    vec![format!("lib{base}.{ext}"), format!("{base}.{ext}")]
+}
+
+impl PluginSearch {
+    /// The search path: `dirs` (from `--plugin-dir`), then `VMPIPE_PLUGIN_PATH`, then the
+    /// directory of the running executable.
+    pub fn new(dirs: Vec<PathBuf>, allow_untrusted: bool) -> PluginSearch {
+        let mut all = dirs;
+        if let Some(env) = std::env::var_os("VMPIPE_PLUGIN_PATH") {
+            all.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+        }
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            all.push(dir);
+        }
+        PluginSearch {
+            dirs: all,
+            allow_untrusted,
+        }
+    }
+
+    /// Resolves a pipeline's `use` value; `base` is the pipeline file's directory.
+    pub fn resolve(&self, name: &str, base: &Path) -> Result<Resolved, LoadError> {
+        if is_path(name) {
+            let p = Path::new(name);
+            let path = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            };
+            return match path.try_exists() {
+                Ok(true) => Ok(Resolved::Library(path)),
+                Ok(false) => Err(LoadError::Io {
+                    path,
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                }),
+                Err(source) => Err(LoadError::Io { path, source }),
+            };
+        }
+        if let Some(b) = builtin::find(name) {
+            return Ok(Resolved::Builtin(b));
+        }
+        let names = file_names(name);
+        for dir in &self.dirs {
+            for n in &names {
+                let p = dir.join(n);
+                if p.is_file() {
+                    return Ok(Resolved::Library(p));
+                }
+            }
+        }
+        let builtins = builtin::names();
+        Err(LoadError::NotFound {
+            name: name.to_string(),
+            builtins: if builtins.is_empty() {
+                "this build has no built-in analyzers".into()
+            } else {
+                format!("built-ins: {}", builtins.join(", "))
+            },
+            candidates: names.join(" or "),
+            searched: self
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// Vets and opens a library; returns its plugin table. The library stays loaded.
+    pub fn load(&self, path: &Path) -> Result<&'static PluginV1, LoadError> {
+        let real = std::fs::canonicalize(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if rustix::process::geteuid().is_root() && !self.allow_untrusted {
+            trusted(&real).map_err(|reason| LoadError::Untrusted {
+                path: path.to_path_buf(),
+                reason,
+            })?;
+        }
+        let symbol = inspect(&real).map_err(|reason| LoadError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        open(&real, &symbol).map_err(|reason| LoadError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+}
+
+impl PluginSearch {
+    /// Every file in the search directories that exports a plugin entry symbol, in search
+    /// order (nothing is opened to find them).
+    pub fn discover(&self) -> Vec<PathBuf> {
+        let ext = if cfg!(target_os = "macos") {
+            "dylib"
+        } else {
+            "so"
+        };
+        let mut found: Vec<PathBuf> = Vec::new();
+        for dir in &self.dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut here: Vec<PathBuf> = entries
+                .filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == ext) && p.is_file())
+                .filter(|p| inspect(p).is_ok())
+                .collect();
+            here.sort();
+            for p in here {
+                if !found.contains(&p) {
+                    found.push(p);
+                }
+            }
+        }
+        found
+    }
+}
+
+/// The root ownership and permission check of the file and every directory above it.
+fn trusted(path: &Path) -> Result<(), String> {
+    let mut cur = Some(path);
+    while let Some(p) = cur {
+        let md = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if md.uid() != 0 {
+            return Err(format!(
+                "{} is owned by uid {}, not root",
+                p.display(),
+                md.uid()
+            ));
+        }
+        let mode = md.mode();
+        let sticky_dir = md.is_dir() && mode & 0o1000 != 0;
+        if mode & 0o022 != 0 && !sticky_dir {
+            return Err(format!(
+                "{} is writable by {} (mode {:04o})",
+                p.display(),
+                if mode & 0o002 != 0 {
+                    "others"
+                } else {
+                    "its group"
+                },
+                mode & 0o7777
+            ));
+        }
+        cur = p.parent();
+    }
+    Ok(())
+}
+
+fn host_arch() -> object::Architecture {
+    use object::Architecture as A;
+    if cfg!(target_arch = "x86_64") {
+        A::X86_64
+    } else if cfg!(target_arch = "aarch64") {
+        A::Aarch64
+    } else if cfg!(target_arch = "x86") {
+        A::I386
+    } else if cfg!(target_arch = "arm") {
+        A::Arm
+    } else if cfg!(target_arch = "riscv64") {
+        A::Riscv64
+    } else if cfg!(target_arch = "powerpc64") {
+        A::PowerPc64
+    } else if cfg!(target_arch = "s390x") {
+        A::S390x
+    } else {
+        A::Unknown
+    }
+}
+
+/// Parses an entry symbol name: `Some((major, suffix))` for `vmpipe_plugin_vN[_SUFFIX]`.
+pub fn entry_symbol(name: &str) -> Option<(u32, &str)> {
+    let name = name
+        .strip_prefix('_')
+        .filter(|n| n.starts_with("vmpipe_plugin_v"))
+        .unwrap_or(name);
+    let rest = name.strip_prefix("vmpipe_plugin_v")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let major: u32 = rest[..digits].parse().ok()?;
+    let suffix = &rest[digits..];
+    if suffix.is_empty() || (suffix.len() > 1 && suffix.starts_with('_')) {
+        Some((major, suffix.trim_start_matches('_')))
+    } else {
+        None
+    }
+}
+
+/// Checks the file is a plugin for this machine before it is opened; returns the entry
+/// symbol's name as `dlsym` wants it.
+fn inspect(path: &Path) -> Result<String, String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > MAX_LIBRARY_BYTES {
+        return Err(format!("{len} bytes: larger than any plugin vmpipe loads"));
+    }
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let file = object::File::parse(&*data).map_err(|e| format!("not a shared library ({e})"))?;
+    if file.kind() != ObjectKind::Dynamic {
+        return Err(format!(
+            "not a shared library but {}",
+            match file.kind() {
+                ObjectKind::Executable => "an executable",
+                ObjectKind::Relocatable => "an object file",
+                ObjectKind::Core => "a core dump",
+                _ => "an unknown kind of file",
+            }
+        ));
+    }
+    if file.architecture() != host_arch() {
+        return Err(format!(
+            "built for {:?}; this vmpipe runs on {:?}",
+            file.architecture(),
+            host_arch()
+        ));
+    }
+    let exports = file
+        .exports()
+        .map_err(|e| format!("unreadable symbol table ({e})"))?;
+    let mut v1 = Vec::new();
+    let mut others = Vec::new();
+    for e in exports {
+        let Ok(e) = e else {
+            continue;
+        };
+        let object::read::NameOrOrdinal::Name(raw) = e.name() else {
+            continue;
+        };
+        let Ok(name) = std::str::from_utf8(raw) else {
+            continue;
+        };
+        match entry_symbol(name) {
+            Some((1, _)) => v1.push(
+                name.strip_prefix('_')
+                    .filter(|_| cfg!(target_os = "macos"))
+                    .unwrap_or(name)
+                    .to_string(),
+            ),
+            Some((major, _)) => others.push(major),
+            None => {}
+        }
+    }
+    match v1.len() {
+        1 => Ok(v1.remove(0)),
+        0 if !others.is_empty() => Err(format!(
+            "a plugin for ABI v{}; this vmpipe speaks v1 (rebuild it against vmpipe-plugin 1.x)",
+            others[0]
+        )),
+        0 => Err("exports no vmpipe_plugin_v1 entry symbol: not a vmpipe plugin (a plugin crate ends with `vmpipe_plugin::export!(YourAnalyzer);`)".into()),
+        _ => Err(format!("exports several entry symbols ({}): one plugin per library", v1.join(", "))),
+    }
+}
+
+/// Opens the library and calls its entry function.
+fn open(path: &Path, symbol: &str) -> Result<&'static PluginV1, String> {
+    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW, Symbol};
+    // SAFETY: opening a library runs its initialisers; the file passed the checks above (and,
+    // as root, the ownership check), which is as far as vmpipe can vouch for it. RTLD_NOW makes
+    // a missing dependency fail here rather than mid-run.
+    let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+        .map_err(|e| format!("cannot be loaded: {e}"))?;
+    // SAFETY: the symbol is the plugin entry, `extern "C" fn() -> *const PluginV1` by the ABI.
+    let entry: Symbol<extern "C" fn() -> *const PluginV1> =
+        unsafe { lib.get(symbol.as_bytes()) }.map_err(|e| format!("entry symbol {symbol}: {e}"))?;
+    let plugin = entry();
+    // Never unloaded: see the module docs.
+    std::mem::forget(lib);
+    if plugin.is_null() {
+        return Err(format!("{symbol}() returned null"));
+    }
+    // SAFETY: by the ABI the entry returns a pointer to a static PluginV1, valid for as long as
+    // the library is loaded, which is for ever.
+    Ok(unsafe { &*plugin })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_symbols_are_recognised() {
+        assert_eq!(entry_symbol("vmpipe_plugin_v1"), Some((1, "")));
+        assert_eq!(
+            entry_symbol("vmpipe_plugin_v1_malfind"),
+            Some((1, "malfind"))
+        );
+        assert_eq!(entry_symbol("_vmpipe_plugin_v1"), Some((1, "")));
+        assert_eq!(entry_symbol("vmpipe_plugin_v12"), Some((12, "")));
+        assert_eq!(entry_symbol("vmpipe_plugin_v2_x"), Some((2, "x")));
+        assert_eq!(entry_symbol("vmpipe_plugin_v1x"), None);
+        assert_eq!(entry_symbol("vmpipe_plugin_v1_"), None);
+        assert_eq!(entry_symbol("vmpipe_plugin_v"), None);
+        assert_eq!(entry_symbol("other"), None);
+    }
+
+    #[test]
+    fn names_map_to_library_files() {
+        let n = file_names("image-attribution");
+        assert!(n[0].starts_with("libimage_attribution."));
+        assert!(is_path("./x.so") && is_path("lib.so") && !is_path("malfind"));
+    }
+}

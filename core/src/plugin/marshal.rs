@@ -1,0 +1,285 @@
+//! ABI views of vmpipe's data: processes, regions and options, borrowed for one call.
+
+use vmpipe_plugin::abi::{
+    self, EntryV1, ProcessV1, RegionV1, StrV1, ValueV1, process_status, region_kind,
+};
+
+use crate::model::{ProcessStatus, Region, RegionKind, UsageField};
+use crate::source::Collected;
+
+fn bytes(b: &[u8]) -> StrV1 {
+    StrV1::new(b)
+}
+
+fn opt_i64(v: Option<u32>) -> i64 {
+    v.map_or(-1, i64::from)
+}
+
+/// The process of `c`, borrowing its strings.
+pub fn process(c: &Collected, has_memory: bool) -> ProcessV1 {
+    let p = &c.process;
+    ProcessV1 {
+        pid: p.pid,
+        status: match p.status {
+            ProcessStatus::Ok => process_status::OK,
+            ProcessStatus::Partial => process_status::PARTIAL,
+            ProcessStatus::Denied => process_status::DENIED,
+            ProcessStatus::Vanished => process_status::VANISHED,
+        },
+        ppid: opt_i64(p.ppid),
+        uid: opt_i64(p.uid),
+        threads: opt_i64(p.threads),
+        name: bytes(&p.name),
+        exe: p.exe.as_deref().map_or(StrV1::ABSENT, bytes),
+        cmdline: bytes(&p.cmdline),
+        has_memory: u32::from(has_memory),
+    }
+}
+
+fn kind(k: RegionKind) -> u32 {
+    match k {
+        RegionKind::File => region_kind::FILE,
+        RegionKind::Anon => region_kind::ANON,
+        RegionKind::Heap => region_kind::HEAP,
+        RegionKind::Stack => region_kind::STACK,
+        RegionKind::Vdso => region_kind::VDSO,
+        RegionKind::Vvar => region_kind::VVAR,
+        RegionKind::Vsyscall => region_kind::VSYSCALL,
+        RegionKind::Shm => region_kind::SHM,
+        RegionKind::Memfd => region_kind::MEMFD,
+        RegionKind::AnonInode => region_kind::ANON_INODE,
+        RegionKind::Special => region_kind::SPECIAL,
+    }
+}
+
+/// The regions, borrowing their paths and flags. `UsageField`'s order is the ABI's
+/// `usage` index order (a test checks it).
+pub fn regions(regions: &[Region]) -> Vec<RegionV1> {
+    regions
+        .iter()
+        .map(|r| {
+            let mut usage = [0u64; abi::usage::SLOTS];
+            let mut present = 0u64;
+            for f in UsageField::ALL {
+                if let Some(v) = r.usage.get(f) {
+                    usage[f as usize] = v;
+                    present |= 1 << (f as usize);
+                }
+            }
+            let p = &r.perms;
+            RegionV1 {
+                start: r.start,
+                end: r.end,
+                offset: r.offset,
+                inode: r.inode,
+                dev_major: r.dev_major,
+                dev_minor: r.dev_minor,
+                perms: [
+                    (p.read, abi::perms::READ),
+                    (p.write, abi::perms::WRITE),
+                    (p.exec, abi::perms::EXEC),
+                    (p.shared, abi::perms::SHARED),
+                ]
+                .iter()
+                .filter(|(on, _)| *on)
+                .fold(0, |bits, (_, bit)| bits | bit),
+                kind: kind(r.kind),
+                path: r.path.as_deref().map_or(StrV1::ABSENT, bytes),
+                vm_flags: r
+                    .vm_flags
+                    .as_deref()
+                    .map_or(StrV1::ABSENT, |f| bytes(f.as_bytes())),
+                usage_present: present,
+                usage,
+            }
+        })
+        .collect()
+}
+
+/// An options table in ABI form. The views point into `table` and into this value's own
+/// storage, so both must outlive the call that uses [`OptionsView::entries`].
+pub struct OptionsView<'t> {
+    root: Box<[EntryV1]>,
+    // Nested arrays and tables, kept alive (boxed slices do not move when this grows).
+    _values: Vec<Box<[ValueV1]>>,
+    _entries: Vec<Box<[EntryV1]>>,
+    _texts: Vec<Box<str>>,
+    _table: std::marker::PhantomData<&'t toml::Table>,
+}
+
+struct Builder {
+    values: Vec<Box<[ValueV1]>>,
+    entries: Vec<Box<[EntryV1]>>,
+    texts: Vec<Box<str>>,
+}
+
+const EMPTY: ValueV1 = ValueV1 {
+    kind: 0,
+    int: 0,
+    float: 0.0,
+    text: StrV1::ABSENT,
+    items: std::ptr::null(),
+    items_len: 0,
+    entries: std::ptr::null(),
+    entries_len: 0,
+};
+
+impl Builder {
+    fn table(&mut self, t: &toml::Table) -> Box<[EntryV1]> {
+        t.iter()
+            .map(|(k, v)| EntryV1 {
+                key: bytes(k.as_bytes()),
+                value: self.value(v),
+            })
+            .collect()
+    }
+
+    fn value(&mut self, v: &toml::Value) -> ValueV1 {
+        use abi::value_kind as k;
+        match v {
+            toml::Value::String(s) => ValueV1 {
+                kind: k::STRING,
+                text: bytes(s.as_bytes()),
+                ..EMPTY
+            },
+            toml::Value::Integer(i) => ValueV1 {
+                kind: k::INTEGER,
+                int: *i,
+                ..EMPTY
+            },
+            toml::Value::Float(f) => ValueV1 {
+                kind: k::FLOAT,
+                float: *f,
+                ..EMPTY
+            },
+            toml::Value::Boolean(b) => ValueV1 {
+                kind: k::BOOLEAN,
+                int: i64::from(*b),
+                ..EMPTY
+            },
+            toml::Value::Datetime(d) => {
+                let text: Box<str> = d.to_string().into();
+                let view = bytes(text.as_bytes());
+                self.texts.push(text);
+                ValueV1 {
+                    kind: k::DATETIME,
+                    text: view,
+                    ..EMPTY
+                }
+            }
+            toml::Value::Array(items) => {
+                let items: Box<[ValueV1]> = items.iter().map(|i| self.value(i)).collect();
+                let (ptr, len) = (items.as_ptr(), items.len());
+                self.values.push(items);
+                ValueV1 {
+                    kind: k::ARRAY,
+                    items: ptr,
+                    items_len: len,
+                    ..EMPTY
+                }
+            }
+            toml::Value::Table(t) => {
+                let entries = self.table(t);
+                let (ptr, len) = (entries.as_ptr(), entries.len());
+                self.entries.push(entries);
+                ValueV1 {
+                    kind: k::TABLE,
+                    entries: ptr,
+                    entries_len: len,
+                    ..EMPTY
+                }
+            }
+        }
+    }
+}
+
+impl<'t> OptionsView<'t> {
+    /// The ABI form of `table`.
+    pub fn new(table: &'t toml::Table) -> OptionsView<'t> {
+        let mut b = Builder {
+            values: Vec::new(),
+            entries: Vec::new(),
+            texts: Vec::new(),
+        };
+        let root = b.table(table);
+        OptionsView {
+            root,
+            _values: b.values,
+            _entries: b.entries,
+            _texts: b.texts,
+            _table: std::marker::PhantomData,
+        }
+    }
+
+    /// The top-level entries.
+    pub fn entries(&self) -> &[EntryV1] {
+        &self.root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_order_is_the_abi_order() {
+        let pairs = [
+            (UsageField::KernelPageSize, abi::usage::KERNEL_PAGE_SIZE),
+            (UsageField::MmuPageSize, abi::usage::MMU_PAGE_SIZE),
+            (UsageField::Rss, abi::usage::RSS),
+            (UsageField::Pss, abi::usage::PSS),
+            (UsageField::PssDirty, abi::usage::PSS_DIRTY),
+            (UsageField::SharedClean, abi::usage::SHARED_CLEAN),
+            (UsageField::SharedDirty, abi::usage::SHARED_DIRTY),
+            (UsageField::PrivateClean, abi::usage::PRIVATE_CLEAN),
+            (UsageField::PrivateDirty, abi::usage::PRIVATE_DIRTY),
+            (UsageField::Referenced, abi::usage::REFERENCED),
+            (UsageField::Anonymous, abi::usage::ANONYMOUS),
+            (UsageField::Ksm, abi::usage::KSM),
+            (UsageField::LazyFree, abi::usage::LAZY_FREE),
+            (UsageField::AnonHugePages, abi::usage::ANON_HUGE_PAGES),
+            (UsageField::ShmemPmdMapped, abi::usage::SHMEM_PMD_MAPPED),
+            (UsageField::FilePmdMapped, abi::usage::FILE_PMD_MAPPED),
+            (UsageField::SharedHugetlb, abi::usage::SHARED_HUGETLB),
+            (UsageField::PrivateHugetlb, abi::usage::PRIVATE_HUGETLB),
+            (UsageField::Swap, abi::usage::SWAP),
+            (UsageField::SwapPss, abi::usage::SWAP_PSS),
+            (UsageField::Locked, abi::usage::LOCKED),
+            (UsageField::ThpEligible, abi::usage::THP_ELIGIBLE),
+            (UsageField::ProtectionKey, abi::usage::PROTECTION_KEY),
+        ];
+        assert_eq!(pairs.len(), UsageField::ALL.len());
+        for (f, i) in pairs {
+            assert_eq!(f as usize, i, "{f:?}");
+        }
+        assert!(UsageField::ALL.len() <= abi::usage::SLOTS);
+    }
+
+    #[test]
+    fn options_round_trip_through_the_abi() {
+        let table: toml::Table = toml::from_str(
+            "a = 1\nb = \"x\"\nc = [true, 2.5]\nd = { e = \"f\" }\nt = 1979-05-27T07:32:00Z\n",
+        )
+        .unwrap();
+        let view = OptionsView::new(&table);
+        // SAFETY: the view and the table are alive for this call.
+        let opts = unsafe {
+            vmpipe_plugin::Options::from_raw(view.entries().as_ptr(), view.entries().len())
+        };
+        use vmpipe_plugin::OptionValue as V;
+        assert_eq!(opts.get("a"), Some(&V::Integer(1)));
+        assert_eq!(opts.get("b"), Some(&V::String("x".into())));
+        assert_eq!(
+            opts.get("c"),
+            Some(&V::Array(vec![V::Boolean(true), V::Float(2.5)]))
+        );
+        match opts.get("d") {
+            Some(V::Table(t)) => assert_eq!(t.string("e"), Ok(Some("f"))),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            opts.get("t"),
+            Some(&V::Datetime("1979-05-27T07:32:00Z".into()))
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! The plugin host: loads analyzers (built in, or libraries through the C ABI of
+//! [`vmpipe_plugin::abi`]), checks what they declare before the run, and runs them on each
+//! process inside that process's rayon task.
+//!
+//! Built-ins go through the very same ABI as libraries; the binary only skips `dlopen`.
+
+pub mod builtin;
+mod catalog;
+mod host;
+mod instance;
+mod library;
+mod marshal;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use vmpipe_plugin::abi::PluginV1;
+
+pub use catalog::catalog;
+pub use library::{LoadError, PluginSearch, Resolved, is_path};
+pub use schema::{AnalyzerSchema, ColumnSchema, RunSchema, TableSchema, table_header};
+
+use crate::model::{Analysis, TableRow};
+use crate::pipeline::AnalyzerConfig;
+use crate::source::{Collected, ErrorRow};
+use host::CallCtx;
+use instance::{CallFailure, Instance};
+
+/// Why the analyzers of a pipeline could not be set up. Each names the pipeline line.
+#[derive(Debug, Error)]
+pub enum PluginError {
+    /// The analyzer could not be found or loaded.
+    #[error("{file}:{line}: {source}")]
+    Load {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The line of its `use`.
+        line: usize,
+        /// What went wrong.
+        #[source]
+        source: LoadError,
+    },
+    /// Its declaration is not acceptable.
+    #[error("{file}:{line}: analyzer from {origin}: {reason}")]
+    Schema {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The line of its `use`.
+        line: usize,
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// It refused its options (or failed to start).
+    #[error("{file}:{line}: analyzer \"{name}\" refused its options: {message}")]
+    Options {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The line of its `use`.
+        line: usize,
+        /// The analyzer.
+        name: String,
+        /// Its message.
+        message: String,
+    },
+}
+
+/// Every problem found while setting up a pipeline's analyzers.
+#[derive(Debug, Error)]
+#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct PluginErrors(pub Vec<PluginError>);
+
+/// A plugin table with where it came from.
+pub struct Plugin {
+    /// The table.
+    pub table: &'static PluginV1,
+    /// `built-in` or the library's path.
+    pub origin: String,
+}
+
+/// Loads (without creating) the plugin a `use` names.
+pub fn load(name: &str, base: &Path, search: &PluginSearch) -> Result<Plugin, LoadError> {
+    match search.resolve(name, base)? {
+        Resolved::Builtin(b) => Ok(Plugin {
+            // SAFETY: built-ins are statically linked; their entry returns a static table.
+            table: unsafe { &*(b.entry)() },
+            origin: "built-in".into(),
+        }),
+        Resolved::Library(path) => Ok(Plugin {
+            table: search.load(&path)?,
+            origin: path.display().to_string(),
+        }),
+    }
+}
+
+/// Checks a plugin's declaration.
+pub fn describe(plugin: &Plugin) -> Result<AnalyzerSchema, String> {
+    // SAFETY: the table comes from `load`, valid for as long as the library is loaded (always).
+    unsafe { schema::check(plugin.table) }
+}
+
+/// The analyzers of one run, created and ready.
+pub struct Analyzers {
+    instances: Vec<Instance>,
+    schema: RunSchema,
+}
+
+impl Analyzers {
+    /// No analyzer.
+    pub fn none() -> Analyzers {
+        Analyzers {
+            instances: Vec::new(),
+            schema: RunSchema::default(),
+        }
+    }
+
+    /// Loads, checks and creates every analyzer of a pipeline; reports every problem at once.
+    pub fn load(
+        configs: &[AnalyzerConfig],
+        file: &Path,
+        search: &PluginSearch,
+    ) -> Result<Analyzers, PluginErrors> {
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut errors = Vec::new();
+        let mut loaded = Vec::new();
+        let mut schema = RunSchema::default();
+        for cfg in configs {
+            let plugin = match load(&cfg.name, base, search) {
+                Ok(p) => p,
+                Err(source) => {
+                    errors.push(PluginError::Load {
+                        file: file.to_path_buf(),
+                        line: cfg.line,
+                        source,
+                    });
+                    continue;
+                }
+            };
+            let checked = describe(&plugin).and_then(|a| schema.add(a));
+            if let Err(reason) = checked {
+                errors.push(PluginError::Schema {
+                    file: file.to_path_buf(),
+                    line: cfg.line,
+                    origin: plugin.origin,
+                    reason,
+                });
+                continue;
+            }
+            loaded.push((cfg, plugin));
+        }
+        if !errors.is_empty() {
+            return Err(PluginErrors(errors));
+        }
+        let mut instances = Vec::new();
+        for (i, (cfg, plugin)) in loaded.into_iter().enumerate() {
+            let mut ctx = CallCtx::for_create(&schema, i);
+            match Instance::create(plugin.table, &cfg.options, &mut ctx) {
+                Ok(inst) => instances.push(inst),
+                Err(CallFailure { message, .. }) => errors.push(PluginError::Options {
+                    file: file.to_path_buf(),
+                    line: cfg.line,
+                    name: schema.analyzers[i].name.clone(),
+                    message,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(PluginErrors(errors));
+        }
+        Ok(Analyzers { instances, schema })
+    }
+
+    /// The run's combined schema.
+    pub fn schema(&self) -> &RunSchema {
+        &self.schema
+    }
+
+    /// True when there is no analyzer.
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    fn record(
+        errors: &mut Vec<ErrorRow>,
+        pid: Option<u32>,
+        plugin: &str,
+        stage: &str,
+        ctx: &mut CallCtx<'_>,
+        failure: Option<CallFailure>,
+    ) {
+        for (st, message) in ctx.problems.drain(..) {
+            errors.push(ErrorRow {
+                pid,
+                stage: st.to_string(),
+                plugin: plugin.to_string(),
+                error: message,
+            });
+        }
+        if ctx.dropped > 0 {
+            errors.push(ErrorRow {
+                pid,
+                stage: stage.to_string(),
+                plugin: plugin.to_string(),
+                error: format!("{} more problems not listed", ctx.dropped),
+            });
+        }
+        if let Some(f) = failure {
+            errors.push(ErrorRow {
+                pid,
+                stage: stage.to_string(),
+                plugin: plugin.to_string(),
+                error: f.message,
+            });
+        }
+    }
+
+    /// Runs every analyzer on one process (in the calling thread), storing what they emit in
+    /// `c.analysis` and their problems in `c.errors`; then drops the process's memory handle.
+    pub fn analyze(&self, c: &mut Collected) {
+        let mut analysis = Analysis::new(self.schema.region_columns.len(), c.regions.len());
+        let mut memory = c.memory.take();
+        if !self.instances.is_empty() {
+            let process = marshal::process(c, memory.is_some());
+            let regions = marshal::regions(&c.regions);
+            let mut errors = Vec::new();
+            for (i, inst) in self.instances.iter().enumerate() {
+                let name = &self.schema.analyzers[i].name;
+                let mut ctx =
+                    CallCtx::for_analyze(&self.schema, i, &mut analysis, memory.as_deref_mut());
+                let failure = inst.analyze(&process, &regions, &mut ctx).err();
+                Self::record(
+                    &mut errors,
+                    Some(c.process.pid),
+                    name,
+                    "analyze",
+                    &mut ctx,
+                    failure,
+                );
+            }
+            c.errors.extend(errors);
+        }
+        c.analysis = analysis;
+    }
+
+    /// Calls every analyzer's `finish`; returns the run-wide rows and problems.
+    pub fn finish(&self) -> (Vec<TableRow>, Vec<ErrorRow>) {
+        let mut rows = Vec::new();
+        let mut errors = Vec::new();
+        for (i, inst) in self.instances.iter().enumerate() {
+            let name = &self.schema.analyzers[i].name;
+            let mut ctx = CallCtx::for_finish(&self.schema, i, &mut rows);
+            let failure = inst.finish(&mut ctx).err();
+            Self::record(&mut errors, None, name, "finish", &mut ctx, failure);
+        }
+        (rows, errors)
+    }
+}
