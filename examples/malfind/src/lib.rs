@@ -1,0 +1,344 @@
+//! # malfind — a vmpipe plugin that hunts injected code
+//!
+//! In the spirit of Volatility's `malfind`: code that was loaded the normal way lives in
+//! read-only, executable mappings of files that are still on disk. Anything else that can run
+//! deserves a look:
+//!
+//! | reason         | what it flags                                                       |
+//! |----------------|---------------------------------------------------------------------|
+//! | `write-exec`   | a region both writable and executable (shellcode staging, JITs)     |
+//! | `anon-exec`    | executable memory backed by no file (reflective loading, shellcode) |
+//! | `deleted-exec` | an executable mapping of a file deleted from disk (dropped payload) |
+//! | `memfd-exec`   | an executable mapping of a `memfd_create` file (fileless payload)   |
+//!
+//! The vDSO and vsyscall pages are the kernel's own and never flagged. For every flagged
+//! region the plugin reads the region's first bytes through the host's memory service and
+//! says what they look like: `elf-header`, `code` (a common function prologue), `zeros`, or
+//! `data`; when memory cannot be read (a capture, a refused process) it says why.
+//!
+//! Emits a region column `injection` (the reasons, `+`-joined) and two tables:
+//! `findings` (one row per flagged region) and `findings_summary` (per reason, across the run).
+//!
+//! Options: `bytes` (how many first bytes to read, 1–4096, default 32) and `ignore`
+//! (process names to skip, e.g. JIT runtimes you trust: `ignore = ["java", "node"]`).
+//!
+//! This crate is meant to be copied: it shows a schema, option checking, region columns,
+//! per-process and run-wide tables, thread-safe shared state, and memory reads.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use vmpipe_plugin::{
+    Analyzer, Column, ColumnType, Host, MemoryError, OptionValue, Options, Process, Region,
+    RegionKind, Schema, Scope, Table, Value,
+};
+
+/// Region column: why the region was flagged.
+const COL_INJECTION: usize = 0;
+/// Table `findings`.
+const T_FINDINGS: usize = 0;
+/// Table `findings_summary`.
+const T_SUMMARY: usize = 1;
+
+/// Why a region is suspicious.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// Writable and executable.
+    WriteExec,
+    /// Executable and backed by no file.
+    AnonExec,
+    /// Executable mapping of a deleted file.
+    DeletedExec,
+    /// Executable mapping of a memfd.
+    MemfdExec,
+}
+
+impl Reason {
+    /// The name used in the output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::WriteExec => "write-exec",
+            Reason::AnonExec => "anon-exec",
+            Reason::DeletedExec => "deleted-exec",
+            Reason::MemfdExec => "memfd-exec",
+        }
+    }
+}
+
+/// The reasons a region is suspicious (empty for ordinary regions).
+pub fn reasons(r: &Region) -> Vec<Reason> {
+    let mut out = Vec::new();
+    if !r.executable() || matches!(r.kind(), RegionKind::Vdso | RegionKind::Vsyscall) {
+        return out;
+    }
+    if r.writable() {
+        out.push(Reason::WriteExec);
+    }
+    match r.kind() {
+        RegionKind::Anon | RegionKind::Heap | RegionKind::Stack => out.push(Reason::AnonExec),
+        RegionKind::Memfd => out.push(Reason::MemfdExec),
+        _ if r.deleted() => out.push(Reason::DeletedExec),
+        _ => {}
+    }
+    out
+}
+
+/// What the first bytes of a region look like.
+pub fn looks_like(bytes: &[u8]) -> &'static str {
+    // Function prologues compilers emit at the start of code:
+    // x86-64: endbr64; push rbp + mov rbp,rsp; sub rsp,imm8; push rbx/r12–r15 (REX);
+    // aarch64: paciasp / bti c; stp x29,x30,[sp,#-N]!.
+    const PROLOGUES: &[&[u8]] = &[
+        b"\xf3\x0f\x1e\xfa",
+        b"\x55\x48\x89\xe5",
+        b"\x48\x83\xec",
+        b"\x41\x57",
+        b"\x41\x56",
+        b"\x41\x55",
+        b"\x41\x54",
+        b"\x3f\x23\x03\xd5",
+        b"\x5f\x24\x03\xd5",
+        b"\xfd\x7b\xbf\xa9",
+    ];
+    if bytes.is_empty() {
+        "empty"
+    } else if bytes.starts_with(b"\x7fELF") {
+        "elf-header"
+    } else if bytes.iter().all(|&b| b == 0) {
+        "zeros"
+    } else if PROLOGUES.iter().any(|p| bytes.starts_with(p)) {
+        "code"
+    } else {
+        "data"
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The analyzer.
+pub struct Malfind {
+    bytes: usize,
+    ignore: Vec<Vec<u8>>,
+    /// Per reason: (processes seen, regions, bytes). Shared by every thread.
+    summary: Mutex<BTreeMap<Reason, (u64, u64, u64)>>,
+}
+
+impl Analyzer for Malfind {
+    const SCHEMA: Schema = Schema {
+        name: "malfind",
+        version: "1.0.0",
+        description: "flags executable memory that no file on disk explains: write+exec, anonymous, deleted or memfd code",
+        region_columns: &[Column::new(
+            "injection",
+            ColumnType::Text,
+            "why the region is suspicious (write-exec, anon-exec, deleted-exec, memfd-exec; + joins several)",
+        )],
+        tables: &[
+            Table {
+                name: "findings",
+                description: "one suspicious executable region",
+                scope: Scope::Process,
+                columns: &[
+                    Column::new("start", ColumnType::Address, "first address"),
+                    Column::new("end", ColumnType::Address, "one past the last address"),
+                    Column::new(
+                        "perms",
+                        ColumnType::Text,
+                        "permissions as the kernel prints them",
+                    ),
+                    Column::new("path", ColumnType::Bytes, "mapped file, if any"),
+                    Column::new(
+                        "reason",
+                        ColumnType::Text,
+                        "why it is suspicious (+ joins several)",
+                    ),
+                    Column::new(
+                        "first_bytes_hex",
+                        ColumnType::Text,
+                        "the region's first bytes, read from the process",
+                    ),
+                    Column::new(
+                        "looks_like",
+                        ColumnType::Text,
+                        "elf-header, code, zeros, data — or why memory could not be read",
+                    ),
+                ],
+            },
+            Table {
+                name: "findings_summary",
+                description: "per reason, across every process swept",
+                scope: Scope::Run,
+                columns: &[
+                    Column::new("reason", ColumnType::Text, "why regions were flagged"),
+                    Column::new(
+                        "processes",
+                        ColumnType::U64,
+                        "processes with at least one such region",
+                    ),
+                    Column::new("regions", ColumnType::U64, "regions flagged"),
+                    Column::new("bytes", ColumnType::U64, "virtual bytes flagged"),
+                ],
+            },
+        ],
+    };
+
+    fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
+        options.only(&["bytes", "ignore"])?;
+        let bytes = match options.integer("bytes")? {
+            None => 32,
+            Some(n @ 1..=4096) => n as usize,
+            Some(n) => {
+                return Err(format!("option `bytes` must be between 1 and 4096, not {n}").into());
+            }
+        };
+        let ignore = match options.get("ignore") {
+            None => Vec::new(),
+            Some(OptionValue::Array(items)) => items
+                .iter()
+                .map(|i| match i {
+                    OptionValue::String(s) => Ok(s.as_bytes().to_vec()),
+                    other => Err(format!(
+                        "option `ignore` must list process names, found a {}",
+                        other.type_name()
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(format!(
+                    "option `ignore` must be an array of process names, found a {}",
+                    other.type_name()
+                )
+                .into());
+            }
+        };
+        Ok(Malfind {
+            bytes,
+            ignore,
+            summary: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn analyze(
+        &self,
+        process: &Process<'_>,
+        regions: &[Region],
+        host: &mut Host<'_>,
+    ) -> vmpipe_plugin::Result {
+        if self.ignore.iter().any(|n| n.as_slice() == process.name()) {
+            return Ok(());
+        }
+        let mut seen: Vec<Reason> = Vec::new();
+        let mut counts: Vec<(Reason, u64)> = Vec::new();
+        for (i, r) in regions.iter().enumerate() {
+            let why = reasons(r);
+            if why.is_empty() {
+                continue;
+            }
+            let reason = why.iter().map(|w| w.as_str()).collect::<Vec<_>>().join("+");
+            host.set(i, COL_INJECTION, reason.as_str())?;
+
+            let want = (self.bytes as u64).min(r.size()) as usize;
+            let mut buf = vec![0u8; want];
+            let (first, look) = match host.read_memory(r.start(), &mut buf) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    (Some(hex(&buf)), looks_like(&buf).to_string())
+                }
+                Err(MemoryError::Unavailable) => {
+                    (None, "unread: no memory in this source".to_string())
+                }
+                Err(e) => (None, format!("unread: {e}")),
+            };
+            host.row(
+                T_FINDINGS,
+                &[
+                    Value::Address(r.start()),
+                    Value::Address(r.end()),
+                    Value::Text(&r.perms()),
+                    Value::from(r.path()),
+                    Value::Text(&reason),
+                    Value::from(first.as_deref()),
+                    Value::Text(&look),
+                ],
+            )?;
+            for w in why {
+                if !seen.contains(&w) {
+                    seen.push(w);
+                }
+                counts.push((w, r.size()));
+            }
+        }
+        if !counts.is_empty() {
+            let mut summary = self.summary.lock().unwrap_or_else(|e| e.into_inner());
+            for w in &seen {
+                summary.entry(*w).or_default().0 += 1;
+            }
+            for (w, size) in counts {
+                let e = summary.entry(w).or_default();
+                e.1 += 1;
+                e.2 += size;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, host: &mut Host<'_>) -> vmpipe_plugin::Result {
+        let summary = self.summary.lock().unwrap_or_else(|e| e.into_inner());
+        for (reason, (processes, regions, bytes)) in summary.iter() {
+            host.row(
+                T_SUMMARY,
+                &[
+                    Value::Text(reason.as_str()),
+                    Value::U64(*processes),
+                    Value::U64(*regions),
+                    Value::U64(*bytes),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+vmpipe_plugin::export!(Malfind);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_bytes_are_recognised() {
+        assert_eq!(looks_like(b"\x7fELF\x02\x01\x01"), "elf-header");
+        assert_eq!(looks_like(b"\xf3\x0f\x1e\xfa\x55\x48"), "code");
+        assert_eq!(looks_like(b"\x55\x48\x89\xe5\x48\x83"), "code");
+        assert_eq!(looks_like(&[0; 16]), "zeros");
+        assert_eq!(looks_like(b"hello world"), "data");
+        assert_eq!(looks_like(b""), "empty");
+        assert_eq!(hex(b"\x00\xab\x7f"), "00ab7f");
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let o = |entries: Vec<(&str, OptionValue)>| {
+            Options::from_entries(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            )
+        };
+        assert!(Malfind::create(&o(vec![])).is_ok());
+        let err = |opts| Malfind::create(&opts).err().unwrap().to_string();
+        assert!(err(o(vec![("bytes", OptionValue::Integer(0))])).contains("between 1 and 4096"));
+        assert!(err(o(vec![("byte", OptionValue::Integer(8))])).contains("unknown option `byte`"));
+        assert!(err(o(vec![("ignore", OptionValue::String("java".into()))])).contains("array"));
+        let m = Malfind::create(&o(vec![(
+            "ignore",
+            OptionValue::Array(vec![OptionValue::String("java".into())]),
+        )]))
+        .unwrap();
+        assert_eq!(m.ignore, vec![b"java".to_vec()]);
+    }
+}
