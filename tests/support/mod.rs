@@ -129,16 +129,41 @@ pub fn start_map_target(wrapper: &[&str]) -> Target {
 /// Like [`start_map_target`], with another name for the read-only file.
 pub fn start_map_target_with(wrapper: &[&str], ro_name: &[u8]) -> Target {
     use std::os::unix::ffi::OsStrExt;
-    let built = static_target("maptarget");
+    let t = start_target(
+        "maptarget",
+        |dir| {
+            vec![
+                dir.as_os_str().to_owned(),
+                std::ffi::OsStr::from_bytes(ro_name).to_owned(),
+                std::ffi::OsStr::from_bytes(DELETED_NAME).to_owned(),
+            ]
+        },
+        wrapper,
+    );
+    assert_eq!(t.mappings.len(), 6, "maptarget printed {:?}", t.mappings);
+    t
+}
+
+/// Starts the static test program `tests/targets/PROGRAM.c` (a private copy of it), with the
+/// arguments `args` makes from its temporary directory, optionally through a wrapper such as
+/// `setpriv …`; waits for its `ready` line and returns it running, with the mappings it
+/// reported (`NAME START END` lines).
+pub fn start_target(
+    program: &str,
+    args: impl Fn(&Path) -> Vec<std::ffi::OsString>,
+    wrapper: &[&str],
+) -> Target {
+    let built = static_target(program);
     let dir = tempfile::Builder::new()
-        .prefix("vmpipe-maptarget-")
+        .prefix(&format!("vmpipe-{program}-"))
         .tempdir()
         .expect("temp dir");
     set_mode(dir.path(), 0o777);
     // Each target runs its own copy (its own inode, its own page-cache pages): targets started
     // by tests running in parallel would otherwise share text pages, and Pss/USS would move.
-    let exe = dir.path().join("maptarget");
+    let exe = dir.path().join(program);
     std::fs::copy(&built, &exe).expect("copy target");
+    let args = args(dir.path());
     let spawn = || {
         let mut cmd = match wrapper.split_first() {
             Some((w, rest)) => {
@@ -148,9 +173,7 @@ pub fn start_map_target_with(wrapper: &[&str], ro_name: &[u8]) -> Target {
             }
             None => Command::new(&exe),
         };
-        cmd.arg(dir.path())
-            .arg(std::ffi::OsStr::from_bytes(ro_name))
-            .arg(std::ffi::OsStr::from_bytes(DELETED_NAME))
+        cmd.args(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -164,7 +187,7 @@ pub fn start_map_target_with(wrapper: &[&str], ro_name: &[u8]) -> Target {
                 attempts += 1;
                 std::thread::sleep(Duration::from_millis(10));
             }
-            other => break other.expect("start maptarget"),
+            other => break other.expect("start test target"),
         }
     };
     let stdout = child.stdout.take().expect("stdout");
@@ -178,7 +201,6 @@ pub fn start_map_target_with(wrapper: &[&str], ro_name: &[u8]) -> Target {
         let hex = |s: &str| u64::from_str_radix(s, 16).expect("hex");
         mappings.insert(f[0].to_string(), (hex(f[1]), hex(f[2])));
     }
-    assert_eq!(mappings.len(), 6, "target printed {mappings:?}");
     Target {
         child,
         mappings,

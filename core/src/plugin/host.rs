@@ -273,10 +273,10 @@ unsafe extern "C" fn table_row(
             ),
         );
     }
-    // SAFETY: the plugin passes `len` cells valid for this call (checked non-null above).
     let raw = if len == 0 {
         &[][..]
     } else {
+        // SAFETY: the plugin passes `len` cells valid for this call (checked non-null above).
         unsafe { std::slice::from_raw_parts(cells, len) }
     };
     let mut out = Vec::with_capacity(len);

@@ -48,7 +48,13 @@ pub enum LoadError {
         /// The directories searched.
         searched: String,
     },
-    /// The path does not exist or cannot be read.
+    /// The path names no file.
+    #[error("{path}: No such file")]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The path cannot be read.
     #[error("{path}: {source}")]
     Io {
         /// The file.
@@ -141,10 +147,7 @@ impl PluginSearch {
             };
             return match path.try_exists() {
                 Ok(true) => Ok(Resolved::Library(path)),
-                Ok(false) => Err(LoadError::Io {
-                    path,
-                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
-                }),
+                Ok(false) => Err(LoadError::Missing { path }),
                 Err(source) => Err(LoadError::Io { path, source }),
             };
         }
