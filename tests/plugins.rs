@@ -519,3 +519,72 @@ fn plugins_are_found_by_name_in_plugin_dirs_and_listed() {
         stderr(&out)
     );
 }
+
+/// The built-in analyzers `vmpipe plugins` lists.
+fn builtin_names() -> Vec<String> {
+    let out = vmpipe().arg("plugins").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let builtins = text
+        .split("Plugin libraries in")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    builtins
+        .lines()
+        .filter(|l| l.ends_with("(built-in)"))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// Every built-in, loaded from its own cdylib by path, writes byte-for-byte what the
+/// statically linked built-in writes.
+#[test]
+fn builtins_loaded_as_libraries_give_identical_output() {
+    let names = builtin_names();
+    assert!(names.contains(&"guard-detection".to_string()), "{names:?}");
+    let targets = [
+        start_map_target(&[]),
+        start_target("threadtarget", |_| Vec::new(), &[]),
+        start_target("injtarget", |_| Vec::new(), &[]),
+    ];
+    for t in &targets {
+        t.stop();
+    }
+    let pids: Vec<u32> = targets.iter().map(|t| t.pid()).collect();
+    for name in names {
+        // Convention (see plugin::builtin): crate vmpipe-NAME, library NAME with `_` for `-`.
+        let lib = build_plugin(
+            &["-p", &format!("vmpipe-{name}")],
+            &format!("lib{}.so", name.replace('-', "_")),
+        );
+        let stat = tempfile::tempdir().unwrap();
+        let dynamic = tempfile::tempdir().unwrap();
+        let a = run_with(stat.path(), &format!("use = \"{name}\""), &pids, &[]);
+        let b = run_with(
+            dynamic.path(),
+            &format!("use = {:?}", lib.to_str().unwrap()),
+            &pids,
+            &[],
+        );
+        assert!(
+            a.status.success() && b.status.success(),
+            "{name}: {}{}",
+            stderr(&a),
+            stderr(&b)
+        );
+        let mut files: Vec<_> = std::fs::read_dir(stat.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        files.sort();
+        assert!(files.len() > 3, "{name} wrote its own tables: {files:?}");
+        for f in files {
+            let x = std::fs::read(stat.path().join("out").join(&f)).unwrap();
+            let y = std::fs::read(dynamic.path().join("out").join(&f)).unwrap();
+            assert!(
+                x == y,
+                "{name}: {f:?} differs between the built-in and its library"
+            );
+        }
+    }
+}

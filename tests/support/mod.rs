@@ -59,7 +59,7 @@ pub fn static_target(name: &str) -> PathBuf {
     if !exe.exists() {
         let src = repo().join("tests/targets").join(format!("{name}.c"));
         let out = Command::new("cc")
-            .args(["-static", "-O1", "-Wall", "-o"])
+            .args(["-static", "-pthread", "-O1", "-Wall", "-o"])
             .arg(&exe)
             .arg(&src)
             .output()
@@ -82,8 +82,11 @@ pub fn set_mode(path: &Path, mode: u32) {
 /// A running test process; killed and reaped when dropped.
 pub struct Target {
     pub child: Child,
-    /// What it printed before `ready`: mapping name → (start, end).
+    /// What it printed before `ready`: mapping name → (start, end), from its
+    /// `NAME START END` lines.
     pub mappings: HashMap<String, (u64, u64)>,
+    /// Every line it printed before `ready`.
+    pub lines: Vec<String>,
     pub dir: tempfile::TempDir,
 }
 
@@ -192,18 +195,25 @@ pub fn start_target(
     };
     let stdout = child.stdout.take().expect("stdout");
     let mut mappings = HashMap::new();
+    let mut lines = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("read target output");
         if line == "ready" {
             break;
         }
         let f: Vec<&str> = line.split(' ').collect();
-        let hex = |s: &str| u64::from_str_radix(s, 16).expect("hex");
-        mappings.insert(f[0].to_string(), (hex(f[1]), hex(f[2])));
+        let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+        if let [name, start, end] = f[..] {
+            if let (Some(s), Some(e)) = (hex(start), hex(end)) {
+                mappings.insert(name.to_string(), (s, e));
+            }
+        }
+        lines.push(line);
     }
     Target {
         child,
         mappings,
+        lines,
         dir,
     }
 }

@@ -1,0 +1,227 @@
+//! # guard-detection — which regions exist only to catch overflows or to reserve address space
+//!
+//! A vmpipe built-in analyzer. It looks at the `PROT_NONE` (`---p`) private anonymous regions
+//! of a process and their neighbours, and names what each one is for. The rules, applied in
+//! this order to every such region `N`:
+//!
+//! | kind                 | rule |
+//! |----------------------|------|
+//! | `thread-stack-guard` | `N` is at most 1 MiB, and the region directly above it (starting where `N` ends) is a private anonymous `rw-p` region of at least 16 KiB that is not `[heap]` or `[stack]`: glibc, musl and the Rust runtime create a thread stack as one mapping and turn its lowest pages into the guard (`pthread_attr_getguardsize` bytes). |
+//! | `heap-reserve`       | `N` ends on a 64 MiB boundary, and the region directly below it is a private anonymous `rw-p` region starting inside the same 64 MiB block: a glibc malloc arena heap (`HEAP_MAX_SIZE` = 64 MiB on 64-bit) reserves its block `PROT_NONE` and makes it readable and writable from the bottom as it grows. |
+//! | `reservation`        | `N` is larger than 1 MiB: address space reserved for later (JVM and V8 heaps and code caches, Go arenas, ASan shadow memory, …). |
+//! | `guard-page`         | `N` is at most 1 MiB and touches a writable anonymous region on either side (guard pages of allocators, JITs, `sigaltstack`, …). |
+//!
+//! A `PROT_NONE` region that matches no rule (a file-backed alignment gap between a shared
+//! library's segments, for instance) gets no kind. The main thread's stack has no guard region:
+//! the kernel keeps a guard gap below `[stack]` that is not a mapping.
+//!
+//! Output:
+//!
+//! * region column `guard`: the kind, or empty;
+//! * table `guards` (per process): `kind, count, virtual` for every kind present;
+//! * table `thread_stacks` (per process): `stacks_found` (regions identified as thread stacks
+//!   plus the main `[stack]`), `threads` (the process's own count, `/proc/PID/status`
+//!   `Threads:`), and `difference` (`stacks_found - threads`). A thread created without a
+//!   guard (`pthread_attr_setguardsize(0)`, Go's goroutines on their own stacks) makes it
+//!   negative; glibc keeps the stacks of exited threads mapped for reuse, which makes it
+//!   positive. Both are facts worth seeing; neither is hidden.
+//!
+//! It needs no residency figures (a `maps`-only sweep suffices) and no memory access.
+
+use vmpipe_plugin::{
+    Analyzer, Column, ColumnType, Host, Options, Process, Region, RegionKind, Schema, Scope, Table,
+    Value,
+};
+
+const MIB: u64 = 1 << 20;
+/// The largest region treated as a guard (thread stack guard or guard page).
+pub const GUARD_MAX: u64 = MIB;
+/// The smallest region treated as a thread stack (glibc's `PTHREAD_STACK_MIN`).
+pub const STACK_MIN: u64 = 16 << 10;
+/// glibc's `HEAP_MAX_SIZE` on 64-bit: the size and alignment of a malloc arena heap.
+pub const ARENA_HEAP: u64 = 64 * MIB;
+
+/// What a guard region is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GuardKind {
+    /// The guard below a thread's stack.
+    ThreadStackGuard,
+    /// The unused tail of a glibc malloc arena heap.
+    HeapReserve,
+    /// Large reserved address space.
+    Reservation,
+    /// A small guard next to writable memory.
+    GuardPage,
+}
+
+impl GuardKind {
+    /// Every kind, in table order.
+    pub const ALL: [GuardKind; 4] = [
+        GuardKind::ThreadStackGuard,
+        GuardKind::HeapReserve,
+        GuardKind::Reservation,
+        GuardKind::GuardPage,
+    ];
+
+    /// The name used in the output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardKind::ThreadStackGuard => "thread-stack-guard",
+            GuardKind::HeapReserve => "heap-reserve",
+            GuardKind::Reservation => "reservation",
+            GuardKind::GuardPage => "guard-page",
+        }
+    }
+}
+
+fn private_anon(r: &Region) -> bool {
+    r.kind() == RegionKind::Anon && !r.shared()
+}
+
+fn prot_none(r: &Region) -> bool {
+    !r.readable() && !r.writable() && !r.executable()
+}
+
+fn rw_anon(r: &Region) -> bool {
+    private_anon(r) && r.readable() && r.writable() && !r.executable()
+}
+
+/// What the regions are for: one entry per region (`None` for ordinary regions), and how many
+/// regions were identified as thread stacks (not counting the main `[stack]`).
+///
+/// `regions` must be in address order, as vmpipe gives them.
+pub fn classify(regions: &[Region]) -> (Vec<Option<GuardKind>>, usize) {
+    let mut kinds = vec![None; regions.len()];
+    let mut stacks = 0;
+    for (i, n) in regions.iter().enumerate() {
+        if !(prot_none(n) && private_anon(n)) {
+            continue;
+        }
+        let above = regions.get(i + 1).filter(|a| a.start() == n.end());
+        let below = i
+            .checked_sub(1)
+            .and_then(|j| regions.get(j))
+            .filter(|b| b.end() == n.start());
+        let size = n.size();
+        kinds[i] =
+            if size <= GUARD_MAX && above.is_some_and(|a| rw_anon(a) && a.size() >= STACK_MIN) {
+                stacks += 1;
+                Some(GuardKind::ThreadStackGuard)
+            } else if n.end() % ARENA_HEAP == 0
+                && below.is_some_and(|b| rw_anon(b) && b.start() >= n.end() - ARENA_HEAP)
+            {
+                Some(GuardKind::HeapReserve)
+            } else if size > GUARD_MAX {
+                Some(GuardKind::Reservation)
+            } else if above.is_some_and(|a| private_anon(a) && a.writable())
+                || below.is_some_and(|b| private_anon(b) && b.writable())
+            {
+                Some(GuardKind::GuardPage)
+            } else {
+                None
+            };
+    }
+    (kinds, stacks)
+}
+
+/// The analyzer.
+pub struct GuardDetection;
+
+const T_GUARDS: usize = 0;
+const T_STACKS: usize = 1;
+
+impl Analyzer for GuardDetection {
+    const SCHEMA: Schema = Schema {
+        name: "guard-detection",
+        version: "1.0.0",
+        description: "names the PROT_NONE regions: thread stack guards, malloc arena heap reserves, address-space reservations, guard pages",
+        region_columns: &[Column::new(
+            "guard",
+            ColumnType::Text,
+            "thread-stack-guard, heap-reserve, reservation or guard-page; empty for other regions",
+        )],
+        tables: &[
+            Table {
+                name: "guards",
+                description: "guard regions of one process, by kind",
+                scope: Scope::Process,
+                columns: &[
+                    Column::new("kind", ColumnType::Text, "what the regions are for"),
+                    Column::new("count", ColumnType::U64, "how many regions"),
+                    Column::new("virtual", ColumnType::U64, "their total size in bytes"),
+                ],
+            },
+            Table {
+                name: "thread_stacks",
+                description: "thread stacks found against the process's own thread count",
+                scope: Scope::Process,
+                columns: &[
+                    Column::new(
+                        "stacks_found",
+                        ColumnType::U64,
+                        "thread stacks with a guard, plus the main [stack]",
+                    ),
+                    Column::new(
+                        "threads",
+                        ColumnType::U64,
+                        "the process's thread count (Threads: in /proc/PID/status)",
+                    ),
+                    Column::new("difference", ColumnType::I64, "stacks_found - threads"),
+                ],
+            },
+        ],
+    };
+
+    fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
+        options.only(&[])?;
+        Ok(GuardDetection)
+    }
+
+    fn analyze(
+        &self,
+        process: &Process<'_>,
+        regions: &[Region],
+        host: &mut Host<'_>,
+    ) -> vmpipe_plugin::Result {
+        if regions.is_empty() {
+            // A kernel thread, or a process whose map could not be read: nothing to say.
+            return Ok(());
+        }
+        let (kinds, stacks) = classify(regions);
+        let mut totals = [(0u64, 0u64); GuardKind::ALL.len()];
+        for (i, k) in kinds.iter().enumerate() {
+            if let Some(k) = k {
+                host.set(i, 0, k.as_str())?;
+                let t = &mut totals[*k as usize];
+                t.0 += 1;
+                t.1 += regions[i].size();
+            }
+        }
+        for (k, (count, bytes)) in GuardKind::ALL.iter().zip(totals) {
+            if count > 0 {
+                host.row(
+                    T_GUARDS,
+                    &[
+                        Value::Text(k.as_str()),
+                        Value::U64(count),
+                        Value::U64(bytes),
+                    ],
+                )?;
+            }
+        }
+        let main = regions.iter().any(|r| r.kind() == RegionKind::Stack);
+        let found = stacks as u64 + u64::from(main);
+        let threads = process.threads();
+        host.row(
+            T_STACKS,
+            &[
+                Value::U64(found),
+                Value::from(threads.map(u64::from)),
+                Value::from(threads.map(|t| found as i64 - i64::from(t))),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+vmpipe_plugin::export!(GuardDetection, guard_detection);

@@ -1,0 +1,120 @@
+//! The guard-detection built-in against what glibc itself says about a process's threads:
+//! `pthread_getattr_np` gives each thread's usable stack and `pthread_attr_getguardsize` its
+//! guard; malloc's own pointers locate the arena heaps.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::{Table, start_target, sweep};
+
+const ARENA: u64 = 64 << 20;
+
+#[test]
+fn guards_are_named_as_glibc_made_them() {
+    let target = start_target("threadtarget", |_| Vec::new(), &[]);
+    target.stop();
+    let (out, _) = sweep(&[target.pid()], &[]);
+    let regions = Table::read(&out.path().join("regions.csv"));
+    let rows = regions.rows_for(target.pid());
+    let region_at = |start: u64| {
+        rows.iter()
+            .find(|r| regions.num(r, "start") == Some(start))
+            .unwrap_or_else(|| panic!("no region at {start:x}"))
+    };
+
+    let mut want: BTreeSet<(u64, u64, &str)> = BTreeSet::new();
+    let mut guarded_threads = 0;
+    for line in &target.lines {
+        let f: Vec<&str> = line.split(' ').collect();
+        let hex = |s: &str| u64::from_str_radix(s, 16).unwrap();
+        match f[0] {
+            "stack" => {
+                let (low, size, guard) = (hex(f[2]), hex(f[3]), hex(f[4]));
+                // The usable stack is one rw-p region.
+                let stack = region_at(low);
+                assert_eq!(regions.num(stack, "end"), Some(low + size), "{line}");
+                assert_eq!(regions.get(stack, "perms"), "rw-p");
+                if guard > 0 {
+                    guarded_threads += 1;
+                    want.insert((low - guard, low, "thread-stack-guard"));
+                }
+            }
+            "arena" => {
+                let block = hex(f[2]) & !(ARENA - 1);
+                // The heap's rw part starts at the block; the reserve runs to its end.
+                let heap = region_at(block);
+                let reserve_start = regions.num(heap, "end").unwrap();
+                want.insert((reserve_start, block + ARENA, "heap-reserve"));
+            }
+            "reservation" => {
+                want.insert((hex(f[1]), hex(f[2]), "reservation"));
+            }
+            "guardpage" => {
+                want.insert((hex(f[1]), hex(f[2]), "guard-page"));
+            }
+            other => panic!("unexpected line {other}"),
+        }
+    }
+    assert_eq!(guarded_threads, 2, "{:?}", target.lines);
+    assert_eq!(want.len(), 2 + 3 + 1 + 1);
+
+    let got: BTreeSet<(u64, u64, &str)> = rows
+        .iter()
+        .filter(|r| !regions.get(r, "guard").is_empty())
+        .map(|r| {
+            (
+                regions.num(r, "start").unwrap(),
+                regions.num(r, "end").unwrap(),
+                regions.get(r, "guard"),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+
+    // The per-process tables agree with the regions and with the kernel's thread count.
+    let guards = Table::read(&out.path().join("guards.csv"));
+    let mut by_kind: Vec<(String, u64, u64)> = guards
+        .rows_for(target.pid())
+        .iter()
+        .map(|r| {
+            (
+                guards.get(r, "kind").to_string(),
+                guards.num(r, "count").unwrap(),
+                guards.num(r, "virtual").unwrap(),
+            )
+        })
+        .collect();
+    by_kind.sort();
+    let mut expect: Vec<(String, u64, u64)> = Vec::new();
+    for kind in [
+        "guard-page",
+        "heap-reserve",
+        "reservation",
+        "thread-stack-guard",
+    ] {
+        let of: Vec<_> = want.iter().filter(|w| w.2 == kind).collect();
+        expect.push((
+            kind.to_string(),
+            of.len() as u64,
+            of.iter().map(|w| w.1 - w.0).sum(),
+        ));
+    }
+    assert_eq!(by_kind, expect);
+
+    let status = std::fs::read_to_string(format!("/proc/{}/status", target.pid())).unwrap();
+    let threads: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(threads, 4);
+    let stacks = Table::read(&out.path().join("thread_stacks.csv"));
+    let row = stacks.rows_for(target.pid())[0];
+    assert_eq!(stacks.num(row, "threads"), Some(threads));
+    // Two guarded thread stacks and the main [stack]; the guardless thread is not found.
+    assert_eq!(stacks.num(row, "stacks_found"), Some(3));
+    assert_eq!(stacks.get(row, "difference"), "-1");
+}
