@@ -15,7 +15,16 @@ fn every_shipped_pipeline_validates() {
         .collect();
     files.sort();
     assert!(files.iter().any(|f| f.ends_with("all-procs.toml")));
-    let output = vmpipe().arg("validate").args(&files).output().unwrap();
+    // hunt-injected-code.toml names the malfind example plugin, found by name in a plugin
+    // directory once it is built.
+    let plugins = support::malfind().parent().unwrap();
+    let output = vmpipe()
+        .arg("validate")
+        .args(&files)
+        .arg("--plugin-dir")
+        .arg(plugins)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",

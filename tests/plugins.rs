@@ -6,36 +6,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
 use std::sync::OnceLock;
 
-use support::{Table, repo, set_mode, start_map_target, start_target, vmpipe};
-
-/// Builds a plugin crate into a target directory of the tests' own (so it does not wait on
-/// the lock of the `cargo test` that runs us) and returns the library's path.
-fn build_plugin(args: &[&str], lib: &str) -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins");
-    let out = Command::new(env!("CARGO"))
-        .arg("build")
-        .args(args)
-        .arg("--target-dir")
-        .arg(&target)
-        .current_dir(repo())
-        .output()
-        .expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = target.join("debug").join(lib);
-    assert!(path.is_file(), "{} not built", path.display());
-    path
-}
-
-fn malfind() -> &'static Path {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| build_plugin(&["-p", "vmpipe-malfind"], "libmalfind.so"))
-}
+use support::{Table, build_plugin, malfind, set_mode, start_map_target, start_target, vmpipe};
 
 fn misbehave() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();

@@ -307,3 +307,30 @@ pub fn kb_fields(text: &str) -> HashMap<String, u64> {
         })
         .collect()
 }
+
+/// Builds a plugin crate into a target directory of the tests' own (so it does not wait on
+/// the lock of the `cargo test` that runs us) and returns the library's path.
+pub fn build_plugin(args: &[&str], lib: &str) -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins");
+    let out = Command::new(env!("CARGO"))
+        .arg("build")
+        .args(args)
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(repo())
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = target.join("debug").join(lib);
+    assert!(path.is_file(), "{} not built", path.display());
+    path
+}
+
+pub fn malfind() -> &'static Path {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| build_plugin(&["-p", "vmpipe-malfind"], "libmalfind.so"))
+}
