@@ -113,17 +113,25 @@ fn output_files_replace_old_ones_and_leave_no_temporaries() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    // vmpipe's three tables and the two of the guard-detection analyzer the pipeline runs;
-    // no temporary file left behind.
-    assert_eq!(
-        names,
-        [
-            "errors.csv",
-            "guards.csv",
-            "processes.csv",
-            "regions.csv",
-            "thread_stacks.csv"
-        ]
+    // vmpipe's three tables and the analyzers' own, all complete: no temporary file (they
+    // are hidden, `.NAME.csv.XXXX.tmp`) is left behind.
+    for table in [
+        "regions.csv",
+        "processes.csv",
+        "errors.csv",
+        "images.csv",
+        "guards.csv",
+    ] {
+        assert!(
+            names.iter().any(|n| n == table),
+            "{table} missing from {names:?}"
+        );
+    }
+    assert!(
+        names
+            .iter()
+            .all(|n| n.ends_with(".csv") && !n.starts_with('.')),
+        "{names:?}"
     );
     let regions = std::fs::read_to_string(out.path().join("regions.csv")).unwrap();
     assert!(regions.starts_with("pid,process,start,end,size,perms"));

@@ -42,6 +42,15 @@ pub fn require_root(why: &str) {
 
 /// Builds `tests/targets/NAME.c` statically, once per test binary, at a unique path.
 pub fn static_target(name: &str) -> PathBuf {
+    build_target(name, true)
+}
+
+/// Builds `tests/targets/NAME.c` as an ordinary dynamically linked PIE.
+pub fn dynamic_target(name: &str) -> PathBuf {
+    build_target(name, false)
+}
+
+fn build_target(name: &str, link_static: bool) -> PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     require_tool("cc", "gcc");
     let dir = DIR.get_or_init(|| {
@@ -55,18 +64,25 @@ pub fn static_target(name: &str) -> PathBuf {
     });
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let exe = dir.path().join(format!("{name}-{}", std::process::id()));
+    let kind = if link_static { "static" } else { "dynamic" };
+    let exe = dir
+        .path()
+        .join(format!("{name}-{kind}-{}", std::process::id()));
     if !exe.exists() {
         let src = repo().join("tests/targets").join(format!("{name}.c"));
-        let out = Command::new("cc")
-            .args(["-static", "-pthread", "-O1", "-Wall", "-o"])
+        let mut cc = Command::new("cc");
+        if link_static {
+            cc.arg("-static");
+        }
+        let out = cc
+            .args(["-pthread", "-O1", "-Wall", "-o"])
             .arg(&exe)
             .arg(&src)
             .output()
             .expect("run cc");
         assert!(
             out.status.success(),
-            "cc -static {} failed (is libc6-dev installed?):\n{}",
+            "cc ({kind}) {} failed (is libc6-dev installed?):\n{}",
             src.display(),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -156,7 +172,24 @@ pub fn start_target(
     args: impl Fn(&Path) -> Vec<std::ffi::OsString>,
     wrapper: &[&str],
 ) -> Target {
-    let built = static_target(program);
+    start_built(static_target(program), program, args, wrapper)
+}
+
+/// Like [`start_target`], for a dynamically linked build of the program.
+pub fn start_dynamic_target(
+    program: &str,
+    args: impl Fn(&Path) -> Vec<std::ffi::OsString>,
+    wrapper: &[&str],
+) -> Target {
+    start_built(dynamic_target(program), program, args, wrapper)
+}
+
+fn start_built(
+    built: PathBuf,
+    program: &str,
+    args: impl Fn(&Path) -> Vec<std::ffi::OsString>,
+    wrapper: &[&str],
+) -> Target {
     let dir = tempfile::Builder::new()
         .prefix(&format!("vmpipe-{program}-"))
         .tempdir()

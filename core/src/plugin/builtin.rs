@@ -14,10 +14,16 @@ pub struct Builtin {
 
 /// Every built-in analyzer. Each crate is named `vmpipe-NAME` and its library `NAME` (with
 /// `_` for `-`), which the tests rely on to build its loadable form.
-pub const BUILTINS: &[Builtin] = &[Builtin {
-    name: "guard-detection",
-    entry: guard_detection::vmpipe_plugin_v1,
-}];
+pub const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "image-attribution",
+        entry: image_attribution::vmpipe_plugin_v1,
+    },
+    Builtin {
+        name: "guard-detection",
+        entry: guard_detection::vmpipe_plugin_v1,
+    },
+];
 
 /// The built-in called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {

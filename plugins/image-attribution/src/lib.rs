@@ -1,0 +1,562 @@
+//! # image-attribution — which binary or library every region belongs to, and which part
+//!
+//! A vmpipe built-in analyzer.
+//!
+//! **Region columns.** `image` is the mapped file's path (as the kernel prints it, so a
+//! ` (deleted)` suffix stays), `[vdso]`, or empty; `segment` names the part of the image the
+//! region holds — `text`, `rodata`, `eh_frame`, `relro`, `data`, `bss`, joined with `+` when
+//! a region holds several (`rodata+eh_frame`, `data+bss`). Parts are decided from the file's
+//! own ELF headers, never from the mapping's permissions:
+//!
+//! 1. the image's mapping of file offset 0 gives the load bias (its address minus the
+//!    page-aligned virtual address of the `PT_LOAD` holding offset 0); a mapping's address
+//!    minus the bias is the virtual address range it covers, and the `PT_LOAD` whose
+//!    page-aligned virtual range holds it is its segment. (Small binaries map one file page
+//!    twice — the end of the read-only segment and the start of the writable one share it —
+//!    so the file offset alone cannot tell them apart.) Without a mapping of offset 0 the
+//!    `PT_LOAD` whose page-aligned file range holds the mapping's offset is used;
+//! 2. every allocated section overlapping those addresses contributes its part: executable
+//!    sections are `text`; `.eh_frame*`/`.gcc_except_table` are `eh_frame`; writable
+//!    `SHT_NOBITS` sections are `bss`; other writable sections are `relro` inside
+//!    `PT_GNU_RELRO` and `data` outside it; the rest is `rodata`;
+//! 3. a file without section headers falls back to its segment's flags (`PF_X` → `text`,
+//!    `PF_W` → `relro` inside `PT_GNU_RELRO` else `data`, otherwise `rodata`).
+//!
+//! The anonymous region the loader maps after an image's last file mapping, inside that
+//! segment's zero-filled tail (`p_memsz` beyond `p_filesz`), is the image's `.bss`: it gets the
+//! image's path and `segment = bss`. `[vdso]` is parsed from vmpipe's own vDSO when the
+//! target is a live process of this machine with a vDSO of the same size (the kernel maps one
+//! image into every process of an ABI); otherwise from the target's memory — which faults the
+//! vDSO's pages into the target and can raise its Rss by a page, the observer changing the
+//! observed.
+//!
+//! **Which file is read.** For a live process the mapped file itself, through
+//! `/proc/PID/map_files/START-END` (root only): that is right even when the file on disk was
+//! deleted or replaced, and inside containers. Otherwise the file at the path, looked up in the
+//! process's own root (`/proc/PID/root`) when live — and only if it is still the mapped inode.
+//! A file that cannot be read (missing, refused, not ELF, damaged) is attributed by path alone,
+//! with the reason in the `images` table; it never fails the process. Layouts are cached by
+//! device and inode for the whole run, so each library is parsed once.
+//!
+//! **Tables.** `images` (per process): per image, the parts present, region count, virtual,
+//! rss, pss, private dirty and swap bytes, and the forensic flags — `deleted` (unlinked on
+//! disk), `replaced` (the path, looked up in the process's root, now names another inode —
+//! a file renamed over it, a bind mount over it — or nothing while the mapping is not marked
+//! deleted; inodes are compared, not devices, which overlay filesystems report differently),
+//! `memfd` (a `memfd_create` file), `unexplained_exec` (executable memory no ELF image
+//! explains: anonymous executable memory is gathered in a row named `[anon-exec]`). `libraries`
+//! (run-wide, like Android's `librank`): per image path, the processes mapping it, their total
+//! rss and pss, and the memory sharing saves (`rss - pss`).
+//!
+//! Option: `map_files = false` reads files by path only.
+
+mod layout;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex};
+
+use vmpipe_plugin::{
+    Analyzer, Column, ColumnType, Host, Options, Process, Region, RegionKind, Schema, Scope, Table,
+    Value,
+};
+
+pub use layout::{Layout, Part};
+
+const COL_IMAGE: usize = 0;
+const COL_SEGMENT: usize = 1;
+const T_IMAGES: usize = 0;
+const T_LIBRARIES: usize = 1;
+
+/// The name of the row gathering anonymous executable memory.
+pub const ANON_EXEC: &[u8] = b"[anon-exec]";
+/// The largest vDSO read from memory.
+const VDSO_MAX: u64 = 1 << 20;
+
+/// A mapped file, as the kernel identifies it.
+type FileKey = (u32, u32, u64);
+/// A layout, or why there is none.
+type Parsed = Arc<Result<Layout, String>>;
+
+/// Per-image-path totals across the run.
+#[derive(Default)]
+struct LibraryTotals {
+    processes: u64,
+    rss: Option<u64>,
+    pss: Option<u64>,
+}
+
+/// The analyzer.
+pub struct ImageAttribution {
+    map_files: bool,
+    layouts: Mutex<HashMap<FileKey, Parsed>>,
+    libraries: Mutex<BTreeMap<Vec<u8>, LibraryTotals>>,
+}
+
+/// One image of one process, being totalled.
+struct Image {
+    path: Vec<u8>,
+    parts: Vec<Part>,
+    regions: u64,
+    virt: u64,
+    rss: Option<u64>,
+    pss: Option<u64>,
+    private_dirty: Option<u64>,
+    swap: Option<u64>,
+    replaced: bool,
+    memfd: bool,
+    unexplained_exec: bool,
+    attribution: String,
+    /// The load bias, once the image's mapping of file offset 0 has been seen.
+    bias: Option<u64>,
+}
+
+fn add(total: &mut Option<u64>, v: Option<u64>) {
+    *total = match (*total, v) {
+        (Some(t), Some(v)) => Some(t + v),
+        _ => None,
+    };
+}
+
+impl Image {
+    fn new(path: &[u8], attribution: String) -> Image {
+        Image {
+            path: path.to_vec(),
+            parts: Vec::new(),
+            regions: 0,
+            virt: 0,
+            rss: Some(0),
+            pss: Some(0),
+            private_dirty: Some(0),
+            swap: Some(0),
+            replaced: false,
+            memfd: false,
+            unexplained_exec: false,
+            attribution,
+            bias: None,
+        }
+    }
+
+    fn count(&mut self, r: &Region, parts: &[Part]) {
+        self.regions += 1;
+        self.virt += r.size();
+        add(&mut self.rss, r.rss());
+        add(&mut self.pss, r.pss());
+        add(&mut self.private_dirty, r.private_dirty());
+        add(&mut self.swap, r.swap());
+        self.parts.extend_from_slice(parts);
+        self.parts.sort();
+        self.parts.dedup();
+    }
+}
+
+fn strip_deleted(path: &[u8]) -> &[u8] {
+    path.strip_suffix(b" (deleted)").unwrap_or(path)
+}
+
+fn os_path(bytes: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+/// The file at `path` in the process's root (live) or in ours.
+fn in_root(process: &Process<'_>, path: &[u8]) -> std::path::PathBuf {
+    if process.has_memory() {
+        let mut p = format!("/proc/{}/root", process.pid()).into_bytes();
+        p.extend_from_slice(path);
+        os_path(&p)
+    } else {
+        os_path(path)
+    }
+}
+
+/// vmpipe's own vDSO: its size and layout, read once from `/proc/self`.
+fn own_vdso() -> Option<&'static Result<(u64, Layout), String>> {
+    use std::os::unix::fs::FileExt;
+    static VDSO: std::sync::OnceLock<Result<(u64, Layout), String>> = std::sync::OnceLock::new();
+    Some(VDSO.get_or_init(|| {
+        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+        let line = maps
+            .lines()
+            .find(|l| l.ends_with(" [vdso]"))
+            .ok_or("no [vdso] in /proc/self/maps")?;
+        let range = line.split(' ').next().unwrap_or("");
+        let (a, b) = range.split_once('-').ok_or("bad [vdso] line")?;
+        let parse = |h: &str| u64::from_str_radix(h, 16).map_err(|e| e.to_string());
+        let (start, end) = (parse(a)?, parse(b)?);
+        let size = end.saturating_sub(start);
+        if size > VDSO_MAX {
+            return Err("own vDSO larger than any vDSO".into());
+        }
+        let mem = File::open("/proc/self/mem").map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; size as usize];
+        mem.read_exact_at(&mut buf, start)
+            .map_err(|e| e.to_string())?;
+        Ok((size, layout::parse(&*buf, size)?))
+    }))
+}
+
+fn parse_file(file: File) -> Result<Layout, String> {
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    let cache = object::ReadCache::new(file);
+    layout::parse(&cache, size)
+}
+
+impl ImageAttribution {
+    /// The layout of the file a region maps; `replaced` tells whether the path now names
+    /// another file.
+    fn layout_of(&self, process: &Process<'_>, r: &Region) -> (Parsed, bool) {
+        let (major, minor) = r.device();
+        let key = (major, minor, r.inode());
+        let path = r.path().unwrap_or(&[]);
+        let deleted = r.deleted();
+        let memfd = r.kind() == RegionKind::Memfd;
+        // What is at the path now.
+        let now = (!memfd && path.starts_with(b"/"))
+            .then(|| std::fs::metadata(in_root(process, strip_deleted(path))).ok())
+            .flatten();
+        let same_inode = now.as_ref().is_some_and(|m| m.ino() == r.inode());
+        let cached = self
+            .layouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let parsed = match cached {
+            Some(p) => p,
+            None => {
+                let mut why_not = Vec::new();
+                let mut result = None;
+                if self.map_files && process.has_memory() {
+                    let mf = format!(
+                        "/proc/{}/map_files/{:x}-{:x}",
+                        process.pid(),
+                        r.start(),
+                        r.end()
+                    );
+                    match File::open(&mf) {
+                        Ok(f) => result = Some(parse_file(f)),
+                        Err(e) => why_not.push(format!("{mf}: {e}")),
+                    }
+                }
+                if result.is_none() {
+                    if deleted || memfd {
+                        why_not.insert(0, "deleted on disk".into());
+                    } else if !same_inode {
+                        why_not.insert(
+                            0,
+                            match &now {
+                                Some(_) => "the file at its path is another inode now".into(),
+                                None => "not found at its path".into(),
+                            },
+                        );
+                    } else {
+                        match File::open(in_root(process, path)) {
+                            Ok(f) => result = Some(parse_file(f)),
+                            Err(e) => why_not.push(e.to_string()),
+                        }
+                    }
+                }
+                let parsed = Arc::new(result.unwrap_or_else(|| Err(why_not.join("; "))));
+                // Failures to open through map_files depend on the process; cache only
+                // what came from the file itself.
+                if parsed.is_ok() || !(deleted || memfd || !same_inode) {
+                    self.layouts
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, parsed.clone());
+                }
+                parsed
+            }
+        };
+        // Another inode at the path now: a package upgrade that renamed a new file over it
+        // (the mapping then also reads ` (deleted)`), or a bind mount or hard-link swap over a
+        // file still in use. A mapping not marked deleted whose path leads nowhere was moved.
+        let replaced = !memfd
+            && path.starts_with(b"/")
+            && match &now {
+                Some(m) => m.ino() != r.inode(),
+                None => !deleted,
+            };
+        (parsed, replaced)
+    }
+
+    fn vdso(process: &Process<'_>, r: &Region, host: &Host<'_>) -> Result<Layout, String> {
+        if r.size() > VDSO_MAX {
+            return Err("larger than any vDSO".into());
+        }
+        // A live process of this machine's native ABI maps the kernel's one vDSO image, which
+        // is ours too: read ours, and leave the target's pages alone (reading them through
+        // its memory faults them in and changes its Rss).
+        if process.has_memory() {
+            if let Some(Ok((size, layout))) = own_vdso() {
+                if *size == r.size() {
+                    return Ok(layout.clone());
+                }
+            }
+        }
+        let mut buf = vec![0u8; r.size() as usize];
+        let n = host
+            .read_memory(r.start(), &mut buf)
+            .map_err(|e| format!("[vdso] of pid {} not readable: {e}", process.pid()))?;
+        buf.truncate(n);
+        layout::parse(&*buf, n as u64)
+    }
+}
+
+impl Analyzer for ImageAttribution {
+    const SCHEMA: Schema = Schema {
+        name: "image-attribution",
+        version: "1.0.0",
+        description: "which binary or library every region belongs to and which part (text, rodata, relro, data, bss…), from the files' own ELF headers",
+        region_columns: &[
+            Column::new(
+                "image",
+                ColumnType::Bytes,
+                "the mapped executable or library, [vdso], or empty",
+            ),
+            Column::new(
+                "segment",
+                ColumnType::Text,
+                "the parts of the image the region holds: text, rodata, eh_frame, relro, data, bss (+ joins several)",
+            ),
+        ],
+        tables: &[
+            Table {
+                name: "images",
+                description: "one image mapped by one process",
+                scope: Scope::Process,
+                columns: &[
+                    Column::new(
+                        "image",
+                        ColumnType::Bytes,
+                        "path as the kernel prints it; [vdso]; [anon-exec] for anonymous executable memory",
+                    ),
+                    Column::new("segments", ColumnType::Text, "parts present"),
+                    Column::new("regions", ColumnType::U64, "regions"),
+                    Column::new("virtual", ColumnType::U64, "virtual bytes"),
+                    Column::new("rss", ColumnType::U64, "resident bytes"),
+                    Column::new("pss", ColumnType::U64, "proportional set size"),
+                    Column::new("private_dirty", ColumnType::U64, "private dirty bytes"),
+                    Column::new("swap", ColumnType::U64, "swapped bytes"),
+                    Column::new("deleted", ColumnType::Bool, "the file was deleted on disk"),
+                    Column::new(
+                        "replaced",
+                        ColumnType::Bool,
+                        "the path now names another inode (or nothing)",
+                    ),
+                    Column::new("memfd", ColumnType::Bool, "a memfd_create file"),
+                    Column::new(
+                        "unexplained_exec",
+                        ColumnType::Bool,
+                        "executable memory no ELF image explains",
+                    ),
+                    Column::new(
+                        "attribution",
+                        ColumnType::Text,
+                        "elf, or path: why the ELF headers could not be used",
+                    ),
+                ],
+            },
+            Table {
+                name: "libraries",
+                description: "one image across every process swept (like librank)",
+                scope: Scope::Run,
+                columns: &[
+                    Column::new("image", ColumnType::Bytes, "path as the kernel prints it"),
+                    Column::new("processes", ColumnType::U64, "processes mapping it"),
+                    Column::new("rss", ColumnType::U64, "total resident bytes"),
+                    Column::new("pss", ColumnType::U64, "total proportional set size"),
+                    Column::new(
+                        "shared_saving",
+                        ColumnType::U64,
+                        "rss - pss: what sharing saves",
+                    ),
+                ],
+            },
+        ],
+    };
+
+    fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
+        options.only(&["map_files"])?;
+        Ok(ImageAttribution {
+            map_files: options.boolean("map_files")?.unwrap_or(true),
+            layouts: Mutex::new(HashMap::new()),
+            libraries: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn analyze(
+        &self,
+        process: &Process<'_>,
+        regions: &[Region],
+        host: &mut Host<'_>,
+    ) -> vmpipe_plugin::Result {
+        let mut images: Vec<Image> = Vec::new();
+        let index =
+            |images: &mut Vec<Image>, path: &[u8], attribution: &dyn Fn() -> String| -> usize {
+                match images.iter().position(|i| i.path == path) {
+                    Some(i) => i,
+                    None => {
+                        images.push(Image::new(path, attribution()));
+                        images.len() - 1
+                    }
+                }
+            };
+        // Zero-filled tails of the images seen so far: (start, end, image index).
+        let mut bss: Vec<(u64, u64, usize)> = Vec::new();
+
+        for (i, r) in regions.iter().enumerate() {
+            match r.kind() {
+                RegionKind::File | RegionKind::Memfd => {
+                    let path = r.path().unwrap_or(&[]);
+                    let (parsed, replaced) = self.layout_of(process, r);
+                    let attribution = || match parsed.as_ref() {
+                        Ok(_) => "elf".to_string(),
+                        Err(e) => format!("path: {e}"),
+                    };
+                    let at = index(&mut images, path, &attribution);
+                    let img = &mut images[at];
+                    img.replaced |= replaced;
+                    img.memfd |= r.kind() == RegionKind::Memfd;
+                    let mut parts = Vec::new();
+                    if let Ok(l) = parsed.as_ref() {
+                        if r.offset() == 0 && img.bias.is_none() {
+                            img.bias = l.vaddr_of(0).map(|(_, va)| r.start().wrapping_sub(va));
+                        }
+                        let placed = match img.bias {
+                            Some(bias) => {
+                                let va = r.start().wrapping_sub(bias);
+                                l.load_at(va).map(|load| (load, va))
+                            }
+                            None => l.vaddr_of(r.offset()),
+                        };
+                        if let Some((load, va)) = placed {
+                            parts = l.parts(load, va, va.saturating_add(r.size()));
+                            let bias = r.start().wrapping_sub(va);
+                            if let Some((lo, hi)) = l.bss_tail() {
+                                let (lo, hi) = (lo.wrapping_add(bias), hi.wrapping_add(bias));
+                                if !bss.iter().any(|b| b.2 == at) && lo < hi {
+                                    bss.push((lo, hi, at));
+                                }
+                            }
+                        }
+                    } else if r.executable() {
+                        img.unexplained_exec = true;
+                    }
+                    img.count(r, &parts);
+                    host.set(i, COL_IMAGE, Value::Bytes(path))?;
+                    if !parts.is_empty() {
+                        host.set(i, COL_SEGMENT, layout::join(&parts).as_str())?;
+                    }
+                }
+                RegionKind::Vdso => {
+                    let parsed = Self::vdso(process, r, host);
+                    let attribution = || match &parsed {
+                        Ok(_) => "elf".to_string(),
+                        Err(e) => format!("path: {e}"),
+                    };
+                    let at = index(&mut images, b"[vdso]", &attribution);
+                    let mut parts = Vec::new();
+                    if let Ok(l) = &parsed {
+                        if let Some((load, va)) = l.vaddr_of(0) {
+                            parts = l.parts(load, va, va.saturating_add(r.size()));
+                        }
+                    }
+                    images[at].count(r, &parts);
+                    host.set(i, COL_IMAGE, Value::Bytes(b"[vdso]"))?;
+                    if !parts.is_empty() {
+                        host.set(i, COL_SEGMENT, layout::join(&parts).as_str())?;
+                    }
+                }
+                RegionKind::Anon => {
+                    if let Some(&(_, _, at)) = bss
+                        .iter()
+                        .find(|(lo, hi, _)| r.start() >= *lo && r.end() <= *hi && !r.shared())
+                    {
+                        let path = images[at].path.clone();
+                        images[at].count(r, &[Part::Bss]);
+                        host.set(i, COL_IMAGE, Value::Bytes(&path))?;
+                        host.set(i, COL_SEGMENT, "bss")?;
+                    } else if r.executable() {
+                        let at = index(&mut images, ANON_EXEC, &|| {
+                            "path: anonymous memory".to_string()
+                        });
+                        images[at].unexplained_exec = true;
+                        images[at].count(r, &[]);
+                    }
+                }
+                RegionKind::Heap | RegionKind::Stack if r.executable() => {
+                    let at = index(&mut images, ANON_EXEC, &|| {
+                        "path: anonymous memory".to_string()
+                    });
+                    images[at].unexplained_exec = true;
+                    images[at].count(r, &[]);
+                }
+                _ => {}
+            }
+        }
+
+        for img in &images {
+            host.row(
+                T_IMAGES,
+                &[
+                    Value::Bytes(&img.path),
+                    Value::Text(&layout::join(&img.parts)),
+                    Value::U64(img.regions),
+                    Value::U64(img.virt),
+                    Value::from(img.rss),
+                    Value::from(img.pss),
+                    Value::from(img.private_dirty),
+                    Value::from(img.swap),
+                    Value::Bool(img.path.ends_with(b" (deleted)")),
+                    Value::Bool(img.replaced),
+                    Value::Bool(img.memfd),
+                    Value::Bool(img.unexplained_exec),
+                    Value::Text(&img.attribution),
+                ],
+            )?;
+        }
+        let mut libraries = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
+        for img in images.iter().filter(|i| i.path != ANON_EXEC) {
+            let t = libraries
+                .entry(img.path.clone())
+                .or_insert_with(|| LibraryTotals {
+                    processes: 0,
+                    rss: Some(0),
+                    pss: Some(0),
+                });
+            t.processes += 1;
+            add(&mut t.rss, img.rss);
+            add(&mut t.pss, img.pss);
+        }
+        Ok(())
+    }
+
+    fn finish(&self, host: &mut Host<'_>) -> vmpipe_plugin::Result {
+        let libraries = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows: Vec<(&Vec<u8>, &LibraryTotals)> = libraries.iter().collect();
+        // Most shared memory first (like librank); the path breaks ties.
+        rows.sort_by(|a, b| b.1.pss.cmp(&a.1.pss).then(a.0.cmp(b.0)));
+        for (path, t) in rows {
+            let saving = match (t.rss, t.pss) {
+                (Some(r), Some(p)) => Some(r.saturating_sub(p)),
+                _ => None,
+            };
+            host.row(
+                T_LIBRARIES,
+                &[
+                    Value::Bytes(path),
+                    Value::U64(t.processes),
+                    Value::from(t.rss),
+                    Value::from(t.pss),
+                    Value::from(saving),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+vmpipe_plugin::export!(ImageAttribution, image_attribution);
