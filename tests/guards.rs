@@ -13,6 +13,19 @@ const ARENA: u64 = 64 << 20;
 #[test]
 fn guards_are_named_as_glibc_made_them() {
     let target = start_target("threadtarget", |_| Vec::new(), &[]);
+    check(&target, 4, 0);
+}
+
+/// A thread without a guard has a stack nobody can tell from other memory: it is not
+/// counted, and the table says so.
+#[test]
+fn a_thread_without_a_guard_shows_as_a_difference() {
+    let target = start_target("threadtarget", |_| vec!["noguard".into()], &[]);
+    check(&target, 4, -1);
+}
+
+/// Checks `target`: `guarded` thread stacks found, `difference` against `Threads:`.
+fn check(target: &support::Target, guarded: usize, difference: i64) {
     target.stop();
     let (out, _) = sweep(&[target.pid()], &[]);
     let regions = Table::read(&out.path().join("regions.csv"));
@@ -56,8 +69,18 @@ fn guards_are_named_as_glibc_made_them() {
             other => panic!("unexpected line {other}"),
         }
     }
-    assert_eq!(guarded_threads, 2, "{:?}", target.lines);
-    assert_eq!(want.len(), 2 + 3 + 1 + 1);
+    assert_eq!(guarded_threads, guarded, "{:?}", target.lines);
+    let arenas = target
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("arena "))
+        .count();
+    assert!(
+        arenas >= 4,
+        "every thread got its own arena: {:?}",
+        target.lines
+    );
+    assert_eq!(want.len(), guarded + arenas + 1 + 1);
 
     let got: BTreeSet<(u64, u64, &str)> = rows
         .iter()
@@ -110,11 +133,24 @@ fn guards_are_named_as_glibc_made_them() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(threads, 4);
+    let started = target
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("stack "))
+        .count();
+    assert_eq!(
+        threads as usize,
+        started + 1,
+        "the main thread and the started ones"
+    );
     let stacks = Table::read(&out.path().join("thread_stacks.csv"));
     let row = stacks.rows_for(target.pid())[0];
     assert_eq!(stacks.num(row, "threads"), Some(threads));
-    // Two guarded thread stacks and the main [stack]; the guardless thread is not found.
-    assert_eq!(stacks.num(row, "stacks_found"), Some(3));
-    assert_eq!(stacks.get(row, "difference"), "-1");
+    assert_eq!(stacks.num(row, "thread_stacks"), Some(guarded as u64));
+    assert_eq!(stacks.get(row, "main_stack"), "true");
+    assert_eq!(stacks.get(row, "difference"), difference.to_string());
+    if difference == 0 {
+        // Every thread but the main one was found by its guard: Threads: - 1.
+        assert_eq!(guarded as u64, threads - 1);
+    }
 }

@@ -2,10 +2,14 @@
  * threadtarget — a test process with known thread stacks, malloc arenas, reservations and
  * guard pages, for the guard-detection analyzer.
  *
- * Built statically by the tests. Starts three threads:
- *   t_default  default attributes (glibc's default guard, one page)
- *   t_guard64k pthread_attr_setguardsize(64 KiB)
- *   t_noguard  pthread_attr_setguardsize(0): a stack with no guard
+ * usage: threadtarget [noguard]
+ *
+ * Built statically by the tests. Starts four threads:
+ *   t_default1, t_default2  default attributes (glibc's default guard, one page)
+ *   t_guard64k              pthread_attr_setguardsize(64 KiB)
+ *   t_guard128k             pthread_attr_setguardsize(128 KiB)
+ * and, with the argument "noguard", a fifth:
+ *   t_noguard               pthread_attr_setguardsize(0): a stack with no guard
  * Each thread mallocs (so glibc gives it its own arena heap) and reports, from glibc itself
  * (pthread_getattr_np, pthread_attr_getstack, pthread_attr_getguardsize):
  *   "stack NAME LOW SIZE GUARD"   the usable stack [LOW, LOW+SIZE) and the guard size
@@ -65,11 +69,14 @@ static void start(const char *name, long guard) {
     sem_wait(&reported);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     sem_init(&reported, 0, 0);
-    start("t_default", -1);
+    start("t_default1", -1);
+    start("t_default2", -1);
     start("t_guard64k", 64 * 1024);
-    start("t_noguard", 0);
+    start("t_guard128k", 128 * 1024);
+    if (argc > 1 && strcmp(argv[1], "noguard") == 0)
+        start("t_noguard", 0);
 
     char *res = mmap(NULL, 256UL << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED) {

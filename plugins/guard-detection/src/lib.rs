@@ -19,12 +19,13 @@
 //!
 //! * region column `guard`: the kind, or empty;
 //! * table `guards` (per process): `kind, count, virtual` for every kind present;
-//! * table `thread_stacks` (per process): `stacks_found` (regions identified as thread stacks
-//!   plus the main `[stack]`), `threads` (the process's own count, `/proc/PID/status`
-//!   `Threads:`), and `difference` (`stacks_found - threads`). A thread created without a
-//!   guard (`pthread_attr_setguardsize(0)`, Go's goroutines on their own stacks) makes it
-//!   negative; glibc keeps the stacks of exited threads mapped for reuse, which makes it
-//!   positive. Both are facts worth seeing; neither is hidden.
+//! * table `thread_stacks` (per process): `thread_stacks` (regions identified as the stacks of
+//!   threads other than the main one), `main_stack` (whether `[stack]` is mapped), `threads`
+//!   (the process's own count, `/proc/PID/status` `Threads:`), and `difference`
+//!   (`thread_stacks + main_stack - threads`). A thread created without a guard
+//!   (`pthread_attr_setguardsize(0)`, Go's goroutines on their own stacks) makes it negative;
+//!   glibc keeps the stacks of exited threads mapped for reuse, which makes it positive. Both
+//!   are facts worth seeing; neither is hidden.
 //!
 //! It needs no residency figures (a `maps`-only sweep suffices) and no memory access.
 
@@ -157,16 +158,25 @@ impl Analyzer for GuardDetection {
                 scope: Scope::Process,
                 columns: &[
                     Column::new(
-                        "stacks_found",
+                        "thread_stacks",
                         ColumnType::U64,
-                        "thread stacks with a guard, plus the main [stack]",
+                        "stacks of threads other than the main one, found by their guards",
+                    ),
+                    Column::new(
+                        "main_stack",
+                        ColumnType::Bool,
+                        "the main thread's [stack] is mapped",
                     ),
                     Column::new(
                         "threads",
                         ColumnType::U64,
                         "the process's thread count (Threads: in /proc/PID/status)",
                     ),
-                    Column::new("difference", ColumnType::I64, "stacks_found - threads"),
+                    Column::new(
+                        "difference",
+                        ColumnType::I64,
+                        "thread_stacks + main_stack - threads",
+                    ),
                 ],
             },
         ],
@@ -210,14 +220,15 @@ impl Analyzer for GuardDetection {
             }
         }
         let main = regions.iter().any(|r| r.kind() == RegionKind::Stack);
-        let found = stacks as u64 + u64::from(main);
+        let found = stacks as i64 + i64::from(main);
         let threads = process.threads();
         host.row(
             T_STACKS,
             &[
-                Value::U64(found),
+                Value::U64(stacks as u64),
+                Value::Bool(main),
                 Value::from(threads.map(u64::from)),
-                Value::from(threads.map(|t| found as i64 - i64::from(t))),
+                Value::from(threads.map(|t| found - i64::from(t))),
             ],
         )?;
         Ok(())
