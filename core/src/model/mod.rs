@@ -15,5 +15,5 @@ pub use analysis::{Analysis, Cell, TableRow};
 pub use kind::RegionKind;
 pub use perms::Perms;
 pub use process::{ProcessInfo, ProcessStatus};
-pub use region::{DELETED_SUFFIX, Region};
+pub use region::{DELETED_SUFFIX, Region, Reported};
 pub use usage::{Usage, UsageField};

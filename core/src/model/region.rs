@@ -38,6 +38,23 @@ pub struct Region {
     pub usage: Usage,
     /// The `VmFlags` line of smaps (two-letter codes separated by spaces), when present.
     pub vm_flags: Option<Box<str>>,
+    /// What a report (a macOS vmmap report) says of the region beyond the Linux facts.
+    pub reported: Option<Box<Reported>>,
+}
+
+/// What a report says of a region that `/proc` has no field for (macOS vmmap reports).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reported {
+    /// vmmap's REGION TYPE (`__TEXT`, `MALLOC_TINY`, `STACK GUARD`, …).
+    pub region_type: Box<str>,
+    /// vmmap's SHRMOD (`COW`, `PRV`, `NUL`, `SHM`, `ALI`, `ZER`, `S/A`), when given.
+    pub share_mode: Option<Box<str>>,
+    /// The maximum protection (`rwx`), when given.
+    pub max_prot: Option<[u8; 3]>,
+    /// vmmap's PURGE (`V`, `N`, `E`), when given.
+    pub purge: Option<Box<str>>,
+    /// vmmap's REGION DETAIL when it is not a path (`stack guard for thread 0`, a zone name).
+    pub detail: Box<str>,
 }
 
 impl Region {
@@ -56,9 +73,13 @@ impl Region {
         self.path_bytes().ends_with(DELETED_SUFFIX)
     }
 
-    /// The maximum permissions the mapping may ever get (`mprotect` limit), from the `VmFlags`
-    /// `mr`/`mw`/`me` codes, as three characters (`rw-`). `None` without `VmFlags`.
+    /// The maximum permissions the mapping may ever get (`mprotect` limit), as three characters
+    /// (`rw-`): a report's own maximum protection, else the `VmFlags` `mr`/`mw`/`me` codes.
+    /// `None` when the source gives neither.
     pub fn max_perms(&self) -> Option<[u8; 3]> {
+        if let Some(m) = self.reported.as_ref().and_then(|r| r.max_prot) {
+            return Some(m);
+        }
         let flags = self.vm_flags.as_deref()?;
         let mut out = *b"---";
         for code in flags.split_ascii_whitespace() {
@@ -91,6 +112,7 @@ mod tests {
             kind: RegionKind::File,
             usage: Usage::default(),
             vm_flags: None,
+            reported: None,
         };
         assert_eq!(r.size(), 0x2000);
         assert!(r.deleted());

@@ -55,11 +55,14 @@ pub enum UsageField {
     ThpEligible,
     /// `ProtectionKey`: the memory protection key (a number, not bytes).
     ProtectionKey,
+    /// Dirty bytes as a report counts them (vmmap's DIRTY: pages modified in memory, private or
+    /// shared). Linux prints no such field; its equivalent is `Shared_Dirty + Private_Dirty`.
+    Dirty,
 }
 
 impl UsageField {
     /// Every field, in CSV column order.
-    pub const ALL: [UsageField; 23] = [
+    pub const ALL: [UsageField; 24] = [
         UsageField::KernelPageSize,
         UsageField::MmuPageSize,
         UsageField::Rss,
@@ -83,6 +86,7 @@ impl UsageField {
         UsageField::Locked,
         UsageField::ThpEligible,
         UsageField::ProtectionKey,
+        UsageField::Dirty,
     ];
 
     /// The field's name in `/proc/PID/smaps` (without the colon).
@@ -111,6 +115,7 @@ impl UsageField {
             UsageField::Locked => "Locked",
             UsageField::ThpEligible => "THPeligible",
             UsageField::ProtectionKey => "ProtectionKey",
+            UsageField::Dirty => "Dirty",
         }
     }
 
@@ -140,6 +145,7 @@ impl UsageField {
             UsageField::Locked => "locked",
             UsageField::ThpEligible => "thp_eligible",
             UsageField::ProtectionKey => "protection_key",
+            UsageField::Dirty => "dirty",
         }
     }
 
@@ -225,10 +231,9 @@ mod tests {
     fn names_round_trip_and_positions_match() {
         for (i, f) in UsageField::ALL.iter().enumerate() {
             assert_eq!(*f as usize, i);
-            assert_eq!(
-                UsageField::from_smaps_name(f.smaps_name().as_bytes()),
-                Some(*f)
-            );
+            // Dirty is a report's figure: the kernel prints no such smaps field.
+            let want = (*f != UsageField::Dirty).then_some(*f);
+            assert_eq!(UsageField::from_smaps_name(f.smaps_name().as_bytes()), want);
         }
         assert_eq!(UsageField::from_smaps_name(b"Size"), None);
     }

@@ -23,6 +23,10 @@ pub const BUILTINS: &[Builtin] = &[
         name: "guard-detection",
         entry: guard_detection::vmpipe_plugin_v1,
     },
+    Builtin {
+        name: "share-modes",
+        entry: share_modes::vmpipe_plugin_v1,
+    },
 ];
 
 /// The built-in called `name`.

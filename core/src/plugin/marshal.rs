@@ -91,6 +91,26 @@ pub fn regions(regions: &[Region]) -> Vec<RegionV1> {
                     .map_or(StrV1::ABSENT, |f| bytes(f.as_bytes())),
                 usage_present: present,
                 usage,
+                region_type: r
+                    .reported
+                    .as_deref()
+                    .map_or(StrV1::ABSENT, |x| bytes(x.region_type.as_bytes())),
+                share_mode: r
+                    .reported
+                    .as_deref()
+                    .and_then(|x| x.share_mode.as_deref())
+                    .map_or(StrV1::ABSENT, |m| bytes(m.as_bytes())),
+                max_perms: r.max_perms().map_or(0, |m| {
+                    abi::perms::KNOWN
+                        | [
+                            (m[0] == b'r', abi::perms::READ),
+                            (m[1] == b'w', abi::perms::WRITE),
+                            (m[2] == b'x', abi::perms::EXEC),
+                        ]
+                        .iter()
+                        .filter(|(on, _)| *on)
+                        .fold(0, |bits, (_, bit)| bits | bit)
+                }),
             }
         })
         .collect()
@@ -247,6 +267,7 @@ mod tests {
             (UsageField::Locked, abi::usage::LOCKED),
             (UsageField::ThpEligible, abi::usage::THP_ELIGIBLE),
             (UsageField::ProtectionKey, abi::usage::PROTECTION_KEY),
+            (UsageField::Dirty, abi::usage::DIRTY),
         ];
         assert_eq!(pairs.len(), UsageField::ALL.len());
         for (f, i) in pairs {

@@ -61,6 +61,11 @@ pub const REGION_COLUMNS: &[&str] = &[
     "thp_eligible",
     "protection_key",
     "vm_flags",
+    "dirty",
+    "region_type",
+    "reported_share_mode",
+    "purge",
+    "detail",
     "other_fields",
 ];
 
@@ -290,6 +295,20 @@ impl CsvSink {
             row.opt(r.usage.get(f));
         }
         row.raw(r.vm_flags.as_deref().unwrap_or("").as_bytes());
+        row.opt(r.usage.get(UsageField::Dirty));
+        let rep = r.reported.as_deref();
+        row.escaped(rep.map_or(&b""[..], |x| x.region_type.as_bytes()));
+        row.escaped(
+            rep.and_then(|x| x.share_mode.as_deref())
+                .unwrap_or("")
+                .as_bytes(),
+        );
+        row.escaped(
+            rep.and_then(|x| x.purge.as_deref())
+                .unwrap_or("")
+                .as_bytes(),
+        );
+        row.escaped(rep.map_or(&b""[..], |x| x.detail.as_bytes()));
         let other: Vec<String> = r
             .usage
             .other

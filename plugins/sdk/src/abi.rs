@@ -217,6 +217,8 @@ pub mod perms {
     pub const EXEC: u32 = 4;
     /// Shared (`s`) rather than private (`p`).
     pub const SHARED: u32 = 8;
+    /// In `max_perms`: the maximum protection is known.
+    pub const KNOWN: u32 = 0x100;
 }
 
 /// Region kinds ([`RegionV1::kind`]).
@@ -294,6 +296,8 @@ pub mod usage {
     pub const THP_ELIGIBLE: usize = 21;
     /// `ProtectionKey` (a number).
     pub const PROTECTION_KEY: usize = 22;
+    /// Dirty bytes as a report counts them (vmmap's DIRTY); Linux has no such field.
+    pub const DIRTY: usize = 23;
     /// Slots in the array (room to grow within v1).
     pub const SLOTS: usize = 32;
 }
@@ -326,6 +330,14 @@ pub struct RegionV1 {
     pub usage_present: u64,
     /// Residency figures, indexed by [`usage`].
     pub usage: [u64; usage::SLOTS],
+    /// The report's region type (vmmap REGION TYPE: `__TEXT`, `STACK GUARD`, …), absent for
+    /// live Linux processes.
+    pub region_type: StrV1,
+    /// The share mode the source reported (vmmap SHRMOD: `COW`, `PRV`, …), absent when the
+    /// source reports none (Linux).
+    pub share_mode: StrV1,
+    /// The maximum protection: [`perms`] bits, plus [`perms::KNOWN`] when known.
+    pub max_perms: u32,
 }
 
 /// Option value kinds ([`ValueV1::kind`]).

@@ -152,6 +152,39 @@ impl Region {
     pub fn private_dirty(&self) -> Option<u64> {
         self.usage(abi::usage::PRIVATE_DIRTY)
     }
+    /// The region type a report gave (vmmap REGION TYPE: `__TEXT`, `STACK GUARD`, …).
+    pub fn region_type(&self) -> Option<&str> {
+        // SAFETY: as for `path`.
+        let bytes = unsafe { self.0.region_type.as_bytes() }?;
+        std::str::from_utf8(bytes).ok()
+    }
+    /// The share mode the source reported (vmmap SHRMOD: `COW`, `PRV`, `NUL`, …).
+    pub fn reported_share_mode(&self) -> Option<&str> {
+        // SAFETY: as for `path`.
+        let bytes = unsafe { self.0.share_mode.as_bytes() }?;
+        std::str::from_utf8(bytes).ok()
+    }
+    /// The maximum protection as three characters (`rwx`), when known.
+    pub fn max_perms(&self) -> Option<[u8; 3]> {
+        let m = self.0.max_perms;
+        (m & abi::perms::KNOWN != 0).then_some([
+            if m & abi::perms::READ != 0 {
+                b'r'
+            } else {
+                b'-'
+            },
+            if m & abi::perms::WRITE != 0 {
+                b'w'
+            } else {
+                b'-'
+            },
+            if m & abi::perms::EXEC != 0 {
+                b'x'
+            } else {
+                b'-'
+            },
+        ])
+    }
 }
 
 /// How completely the host could read a process.

@@ -177,6 +177,7 @@ impl RegionBuilder {
             path,
             usage: Usage::default(),
             vm_flags: None,
+            reported: None,
         }
     }
 }

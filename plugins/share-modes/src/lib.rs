@@ -1,0 +1,398 @@
+//! # share-modes — vmmap's share modes on Linux, and who really owns the memory
+//!
+//! A vmpipe built-in analyzer. Region column `share_mode` uses vmmap's `SHRMOD` vocabulary.
+//! Where the source reports a share mode (a vmmap report) it is passed through unchanged;
+//! on Linux it is derived from the mapping's flags and the smaps page counts, first rule that
+//! matches:
+//!
+//! | mode  | rule (Linux) | why |
+//! |-------|--------------|-----|
+//! | (empty) | the source has no residency (`maps` detail) | without page counts no mode can be told |
+//! | `NUL` | `Rss = 0` and `Swap = 0` | no page resident or swapped: vmmap's "empty" |
+//! | `SHM` | the mapping is shared (`s` in the permissions: `MAP_SHARED`, SysV/POSIX shm, shared file mappings) | writes are seen by every process mapping it |
+//! | `COW` | private, and some of its pages are shared: `Shared_Clean + Shared_Dirty > 0` (pages another process maps: after `fork`, or a library's file pages), or swapped pages are shared (`SwapPss < Swap`), or it maps a file and not every resident page is anonymous (`Anonymous < Rss`: unwritten file pages, still the page cache's) | copy-on-write: shared until written |
+//! | `PRV` | private, every resident or swapped page belongs to this process alone | private |
+//!
+//! vmmap's `ZER` (zero-filled), `ALI` (aliased) and `S/A` (shared alias) describe macOS
+//! memory-object states that `/proc` does not expose (an untouched page reads from the shared
+//! zero page, which smaps does not count): they are never derived on Linux, only passed
+//! through from reports.
+//!
+//! Tables:
+//!
+//! * `share_modes` (per process): per mode, `regions, virtual, resident, dirty, swapped`
+//!   (dirty is `Shared_Dirty + Private_Dirty`, or the report's DIRTY). Summed over the modes,
+//!   `resident` and `swapped` equal the process's `rss` and `swap`.
+//! * `modes_by_machine` (run-wide): the same per mode across every process, plus `processes`.
+//! * `users` (run-wide, like `smem -u`): per real uid, the user name on this machine, `count`
+//!   of processes, `swap`, `uss`, `pss`, `rss`.
+//!
+//! Option `exact = true` (root only): per region, reads `/proc/PID/pagemap` and
+//! `/proc/kpagecount` and counts the resident pages this process maps alone
+//! (`exact_private`, bytes) and those mapped more than once (`exact_shared`): true sharing,
+//! not the kernel's proportional estimate. Without root the kernel hides page frame numbers,
+//! and the run stops with a message saying so.
+
+mod exact;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use vmpipe_plugin::abi::usage;
+use vmpipe_plugin::{
+    Analyzer, Column, ColumnType, Host, Options, Process, Region, RegionKind, Schema, Scope, Table,
+    Value,
+};
+
+/// A share mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    /// Copy-on-write.
+    Cow,
+    /// Private.
+    Prv,
+    /// Empty.
+    Nul,
+    /// Zero-filled (reports only).
+    Zer,
+    /// Shared.
+    Shm,
+    /// Aliased (reports only).
+    Ali,
+    /// Shared alias (reports only).
+    SharedAlias,
+}
+
+impl Mode {
+    /// The vmmap name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Cow => "COW",
+            Mode::Prv => "PRV",
+            Mode::Nul => "NUL",
+            Mode::Zer => "ZER",
+            Mode::Shm => "SHM",
+            Mode::Ali => "ALI",
+            Mode::SharedAlias => "S/A",
+        }
+    }
+
+    /// The mode for a vmmap name.
+    pub fn from_vmmap(s: &str) -> Option<Mode> {
+        Some(match s {
+            "COW" => Mode::Cow,
+            "PRV" => Mode::Prv,
+            "NUL" => Mode::Nul,
+            "ZER" => Mode::Zer,
+            "SHM" => Mode::Shm,
+            "ALI" => Mode::Ali,
+            "S/A" => Mode::SharedAlias,
+            _ => return None,
+        })
+    }
+}
+
+/// The share mode of a region: the reported one, else derived by the table in the crate docs.
+pub fn mode(r: &Region) -> Option<Mode> {
+    if let Some(m) = r.reported_share_mode() {
+        return Mode::from_vmmap(m);
+    }
+    let rss = r.rss()?;
+    let swap = r.swap().unwrap_or(0);
+    if rss == 0 && swap == 0 {
+        return Some(Mode::Nul);
+    }
+    if r.shared() {
+        return Some(Mode::Shm);
+    }
+    let shared_pages =
+        r.usage(usage::SHARED_CLEAN).unwrap_or(0) + r.usage(usage::SHARED_DIRTY).unwrap_or(0);
+    let swap_shared = r.usage(usage::SWAP_PSS).is_some_and(|p| p < swap);
+    let file = matches!(r.kind(), RegionKind::File | RegionKind::Memfd);
+    let unwritten_file_pages = file && r.usage(usage::ANONYMOUS).is_some_and(|a| a < rss);
+    if shared_pages > 0 || swap_shared || unwritten_file_pages {
+        Some(Mode::Cow)
+    } else {
+        Some(Mode::Prv)
+    }
+}
+
+/// Dirty bytes of a region: the report's, else `Shared_Dirty + Private_Dirty`.
+fn dirty(r: &Region) -> Option<u64> {
+    r.usage(usage::DIRTY)
+        .or_else(|| Some(r.usage(usage::SHARED_DIRTY)? + r.usage(usage::PRIVATE_DIRTY)?))
+}
+
+/// Totals of one mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Totals {
+    processes: u64,
+    regions: u64,
+    virt: u64,
+    resident: Option<u64>,
+    dirty: Option<u64>,
+    swapped: Option<u64>,
+}
+
+fn add(t: &mut Option<u64>, v: Option<u64>) {
+    *t = match (*t, v) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    };
+}
+
+impl Totals {
+    fn empty() -> Totals {
+        Totals {
+            resident: Some(0),
+            dirty: Some(0),
+            swapped: Some(0),
+            ..Totals::default()
+        }
+    }
+    fn merge(&mut self, o: &Totals) {
+        self.regions += o.regions;
+        self.virt += o.virt;
+        add(&mut self.resident, o.resident);
+        add(&mut self.dirty, o.dirty);
+        add(&mut self.swapped, o.swapped);
+    }
+}
+
+/// Per-user totals (like `smem -u`).
+#[derive(Clone, Copy, Debug, Default)]
+struct User {
+    count: u64,
+    swap: Option<u64>,
+    uss: Option<u64>,
+    pss: Option<u64>,
+    rss: Option<u64>,
+}
+
+/// The analyzer.
+pub struct ShareModes {
+    exact: bool,
+    modes: Mutex<BTreeMap<Mode, Totals>>,
+    users: Mutex<BTreeMap<u32, User>>,
+}
+
+const COL_MODE: usize = 0;
+const COL_EXACT_PRIVATE: usize = 1;
+const COL_EXACT_SHARED: usize = 2;
+const T_PROCESS: usize = 0;
+const T_MACHINE: usize = 1;
+const T_USERS: usize = 2;
+
+fn sum(regions: &[Region], f: impl Fn(&Region) -> Option<u64>) -> Option<u64> {
+    regions.iter().try_fold(0u64, |acc, r| Some(acc + f(r)?))
+}
+
+impl Analyzer for ShareModes {
+    const SCHEMA: Schema = Schema {
+        name: "share-modes",
+        version: "1.0.0",
+        description: "vmmap's share modes (COW, PRV, NUL, SHM, …) for every region, per-mode totals, and memory by user (like smem -u)",
+        region_columns: &[
+            Column::new(
+                "share_mode",
+                ColumnType::Text,
+                "COW, PRV, NUL, SHM (derived on Linux, as reported otherwise); ZER, ALI, S/A from reports",
+            ),
+            Column::new(
+                "exact_private",
+                ColumnType::U64,
+                "with exact = true: bytes of resident pages this process alone maps (pagemap + kpagecount)",
+            ),
+            Column::new(
+                "exact_shared",
+                ColumnType::U64,
+                "with exact = true: bytes of resident pages also mapped elsewhere",
+            ),
+        ],
+        tables: &[
+            Table {
+                name: "share_modes",
+                description: "one share mode of one process",
+                scope: Scope::Process,
+                columns: &[
+                    Column::new("mode", ColumnType::Text, "the share mode"),
+                    Column::new("regions", ColumnType::U64, "regions"),
+                    Column::new("virtual", ColumnType::U64, "virtual bytes"),
+                    Column::new("resident", ColumnType::U64, "resident bytes (Rss)"),
+                    Column::new(
+                        "dirty",
+                        ColumnType::U64,
+                        "dirty bytes (Shared_Dirty + Private_Dirty)",
+                    ),
+                    Column::new("swapped", ColumnType::U64, "swapped bytes"),
+                ],
+            },
+            Table {
+                name: "modes_by_machine",
+                description: "one share mode across every process swept",
+                scope: Scope::Run,
+                columns: &[
+                    Column::new("mode", ColumnType::Text, "the share mode"),
+                    Column::new(
+                        "processes",
+                        ColumnType::U64,
+                        "processes with regions of that mode",
+                    ),
+                    Column::new("regions", ColumnType::U64, "regions"),
+                    Column::new("virtual", ColumnType::U64, "virtual bytes"),
+                    Column::new("resident", ColumnType::U64, "resident bytes"),
+                    Column::new("dirty", ColumnType::U64, "dirty bytes"),
+                    Column::new("swapped", ColumnType::U64, "swapped bytes"),
+                ],
+            },
+            Table {
+                name: "users",
+                description: "memory by user across every process swept (like smem -u)",
+                scope: Scope::Run,
+                columns: &[
+                    Column::new("uid", ColumnType::U64, "real uid"),
+                    Column::new(
+                        "user",
+                        ColumnType::Bytes,
+                        "its name on this machine (empty when unknown)",
+                    ),
+                    Column::new("count", ColumnType::U64, "processes"),
+                    Column::new("swap", ColumnType::U64, "swapped bytes"),
+                    Column::new(
+                        "uss",
+                        ColumnType::U64,
+                        "unique set size: Private_Clean + Private_Dirty",
+                    ),
+                    Column::new("pss", ColumnType::U64, "proportional set size"),
+                    Column::new("rss", ColumnType::U64, "resident set size"),
+                ],
+            },
+        ],
+    };
+
+    fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
+        options.only(&["exact"])?;
+        let exact = options.boolean("exact")?.unwrap_or(false);
+        if exact {
+            exact::check_access()?;
+        }
+        Ok(ShareModes {
+            exact,
+            modes: Mutex::new(BTreeMap::new()),
+            users: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn analyze(
+        &self,
+        process: &Process<'_>,
+        regions: &[Region],
+        host: &mut Host<'_>,
+    ) -> vmpipe_plugin::Result {
+        let mut per_mode: BTreeMap<Mode, Totals> = BTreeMap::new();
+        for (i, r) in regions.iter().enumerate() {
+            let Some(m) = mode(r) else { continue };
+            host.set(i, COL_MODE, m.as_str())?;
+            let t = per_mode.entry(m).or_insert_with(Totals::empty);
+            t.merge(&Totals {
+                processes: 0,
+                regions: 1,
+                virt: r.size(),
+                resident: r.rss(),
+                dirty: dirty(r),
+                swapped: r.swap(),
+            });
+        }
+        if self.exact && process.has_memory() {
+            let pages = exact::count(process.pid(), regions);
+            match pages {
+                Ok(per_region) => {
+                    for (i, (private, shared)) in per_region.into_iter().enumerate() {
+                        host.set(i, COL_EXACT_PRIVATE, private)?;
+                        host.set(i, COL_EXACT_SHARED, shared)?;
+                    }
+                }
+                Err(e) => host.warn(&format!("exact page counts: {e}")),
+            }
+        }
+        for (m, t) in &per_mode {
+            host.row(
+                T_PROCESS,
+                &[
+                    Value::Text(m.as_str()),
+                    Value::U64(t.regions),
+                    Value::U64(t.virt),
+                    Value::from(t.resident),
+                    Value::from(t.dirty),
+                    Value::from(t.swapped),
+                ],
+            )?;
+        }
+        {
+            let mut modes = self.modes.lock().unwrap_or_else(|e| e.into_inner());
+            for (m, t) in &per_mode {
+                let all = modes.entry(*m).or_insert_with(Totals::empty);
+                all.processes += 1;
+                all.merge(t);
+            }
+        }
+        if let Some(uid) = process.uid().filter(|_| !regions.is_empty()) {
+            let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            let u = users.entry(uid).or_insert(User {
+                count: 0,
+                swap: Some(0),
+                uss: Some(0),
+                pss: Some(0),
+                rss: Some(0),
+            });
+            u.count += 1;
+            add(&mut u.swap, sum(regions, |r| r.swap()));
+            add(
+                &mut u.uss,
+                sum(regions, |r| {
+                    Some(r.usage(usage::PRIVATE_CLEAN)? + r.usage(usage::PRIVATE_DIRTY)?)
+                }),
+            );
+            add(&mut u.pss, sum(regions, |r| r.pss()));
+            add(&mut u.rss, sum(regions, |r| r.rss()));
+        }
+        Ok(())
+    }
+
+    fn finish(&self, host: &mut Host<'_>) -> vmpipe_plugin::Result {
+        let modes = self.modes.lock().unwrap_or_else(|e| e.into_inner());
+        for (m, t) in modes.iter() {
+            host.row(
+                T_MACHINE,
+                &[
+                    Value::Text(m.as_str()),
+                    Value::U64(t.processes),
+                    Value::U64(t.regions),
+                    Value::U64(t.virt),
+                    Value::from(t.resident),
+                    Value::from(t.dirty),
+                    Value::from(t.swapped),
+                ],
+            )?;
+        }
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        for (uid, u) in users.iter() {
+            let name = uzers::get_user_by_uid(*uid).map(|u| u.name().as_encoded_bytes().to_vec());
+            host.row(
+                T_USERS,
+                &[
+                    Value::U64(u64::from(*uid)),
+                    Value::Bytes(name.as_deref().unwrap_or(&[])),
+                    Value::U64(u.count),
+                    Value::from(u.swap),
+                    Value::from(u.uss),
+                    Value::from(u.pss),
+                    Value::from(u.rss),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+vmpipe_plugin::export!(ShareModes, share_modes);
