@@ -53,7 +53,7 @@ fn unknown_key_wrong_type_and_unknown_analyzer_are_reported_together() {
         let f = file.display();
         for want in [
             format!(
-                "{f}:3:1: unknown key `proceses` in [source]; valid keys: type, processes, pids, name, user, detail"
+                "{f}:3:1: unknown key `proceses` in a live [source]; valid keys: type, processes, pids, name, user, detail"
             ),
             format!("{f}:4:10: `detail` must be a string, found integer"),
             format!("{f}:7:7: no analyzer \"no-such-analyzer\": not built in"),

@@ -10,7 +10,7 @@
 //! * [`pipeline`] loads and strictly validates the TOML file that ties them together;
 //! * [`plugin`] loads analyzers (built in, or plugin libraries through the C ABI) and runs
 //!   them on each process;
-//! * [`run`] runs one pipeline.
+//! * [`run`] runs one pipeline; [`snapshot`] saves live processes for later analysis.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -20,5 +20,6 @@ pub mod pipeline;
 pub mod plugin;
 pub mod run;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod summary;

@@ -15,7 +15,9 @@ Examples:
   vmpipe run pipelines/all-procs.toml --pid 1234      only process 1234
   vmpipe run pipelines/all-procs.toml --out /tmp/x    write the CSV files into /tmp/x
   vmpipe validate pipelines/*.toml                    check pipeline files without running them
-  vmpipe plugins --plugin-dir ./target/release        list analyzers and what they emit";
+  vmpipe plugins --plugin-dir ./target/release        list analyzers and what they emit
+  vmpipe snapshot --out evidence.tar.gz               save every process's /proc files
+  vmpipe run pipelines/capture.toml --input evidence.tar.gz   analyse them later, anywhere";
 
 /// Process-memory forensics: every region of every process, through a pipeline of analyzers,
 /// to CSV tables and a report.
@@ -58,6 +60,10 @@ enum Command {
         /// Only this process (repeatable); narrows the pipeline's own selection.
         #[arg(long = "pid", value_name = "PID")]
         pids: Vec<u32>,
+        /// The evidence an offline source reads (a capture, a snapshot, vmmap reports);
+        /// overrides the pipeline's `path`.
+        #[arg(long, value_name = "PATH")]
+        input: Option<PathBuf>,
         /// Worker threads (default: one per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
@@ -81,6 +87,16 @@ enum Command {
     Plugins {
         #[command(flatten)]
         plugins: PluginArgs,
+    },
+    /// Save live processes' /proc files (maps, smaps, status, …) with a manifest and
+    /// SHA-256 sums, for analysis later with a `capture` pipeline.
+    Snapshot {
+        /// Where: a new directory, or a FILE.tar / FILE.tar.gz.
+        #[arg(long, value_name = "DIR|FILE.tar[.gz]")]
+        out: PathBuf,
+        /// Only this process (repeatable; default: every process).
+        #[arg(long = "pid", value_name = "PID")]
+        pids: Vec<u32>,
     },
 }
 
@@ -118,10 +134,27 @@ fn main() -> ExitCode {
             print!("{}", plugin::catalog(&plugins.search()));
             ExitCode::SUCCESS
         }
+        Command::Snapshot { out, pids } => match vmpipe::snapshot::write(&out, &pids) {
+            Ok(s) => {
+                eprintln!(
+                    "vmpipe: saved {} processes ({} not whole) in {} files to {}",
+                    s.processes,
+                    s.incomplete,
+                    s.files,
+                    s.path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vmpipe: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Run {
             pipeline,
             out,
             pids,
+            input,
             threads,
             quiet,
             plugins,
@@ -136,6 +169,14 @@ fn main() -> ExitCode {
             }
             if !pids.is_empty() {
                 p.narrow_to_pids(&pids);
+            }
+            if let Some(input) = &input {
+                if !p.source.set_path(input) {
+                    eprintln!(
+                        "vmpipe: --input is for offline sources (capture, snapshot, vmmap-report); this pipeline reads live processes"
+                    );
+                    return ExitCode::from(2);
+                }
             }
             let options = EngineOptions {
                 threads: threads.map(usize::from),

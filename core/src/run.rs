@@ -10,6 +10,7 @@ use crate::pipeline::{self, Pipeline, PipelineError, SourceConfig};
 use crate::plugin::{Analyzers, PluginErrors, PluginSearch};
 use crate::sink::{self, SinkError};
 use crate::source::Source;
+use crate::source::capture::{Capture, CaptureError};
 use crate::source::linux::LiveLinux;
 use crate::summary::RunSummary;
 
@@ -31,6 +32,15 @@ pub enum RunError {
     /// An output could not be opened.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// An offline source was given no path.
+    #[error("the {0} source needs a path: give --input PATH, or path = \"…\" in [source]")]
+    NoInput(&'static str),
+    /// A capture could not be read.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// A source type this build cannot read yet.
+    #[error("the {0} source is not available in this build")]
+    NotBuilt(&'static str),
     /// The sweep failed as a whole.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -80,6 +90,11 @@ pub fn run(
         SourceConfig::Live { selection, detail } => {
             Box::new(LiveLinux::new(*detail, selection.clone()))
         }
+        SourceConfig::Capture { path, selection } => {
+            let path = path.as_deref().ok_or(RunError::NoInput("capture"))?;
+            Box::new(Capture::open(path, selection.clone())?)
+        }
+        SourceConfig::VmmapReport { .. } => return Err(RunError::NotBuilt("vmmap-report")),
     };
     let sinks = pipeline
         .sinks

@@ -16,8 +16,10 @@ use crate::source::linux::Detail;
 type Value<'i> = Spanned<DeValue<'i>>;
 
 const TOP_KEYS: &[&str] = &["description", "source", "analyzer", "sink"];
-const SOURCE_TYPES: &[&str] = &["live"];
-const SOURCE_KEYS: &[&str] = &["type", "processes", "pids", "name", "user", "detail"];
+const SOURCE_TYPES: &[&str] = &["live", "capture", "snapshot", "vmmap-report"];
+const LIVE_KEYS: &[&str] = &["type", "processes", "pids", "name", "user", "detail"];
+const CAPTURE_KEYS: &[&str] = &["type", "path", "processes", "pids", "name", "user"];
+const REPORT_KEYS: &[&str] = &["type", "path", "processes", "pids", "name"];
 const DETAILS: &[&str] = &["maps", "smaps"];
 const ANALYZER_KEYS: &[&str] = &["use", "options"];
 const SINK_TYPES: &[&str] = &["csv", "text"];
@@ -173,7 +175,6 @@ impl Checker<'_> {
             return None;
         };
         let table = self.table(v, "source")?;
-        self.only_keys(table, SOURCE_KEYS, "[source]");
         let kind = match find(table, "type") {
             Some((_, t)) => self.choice(t, "type", SOURCE_TYPES, "source type"),
             None => {
@@ -183,6 +184,24 @@ impl Checker<'_> {
                 );
                 None
             }
+        };
+        let keys = match kind.as_deref() {
+            Some("capture") | Some("snapshot") => CAPTURE_KEYS,
+            Some("vmmap-report") => REPORT_KEYS,
+            _ => LIVE_KEYS,
+        };
+        let what = format!("a {} [source]", kind.as_deref().unwrap_or("live"));
+        self.only_keys(table, keys, &what);
+        let path = match find(table, "path") {
+            Some((_, p)) => match self.string(p, "path") {
+                Some("") => {
+                    self.err(p.span(), "`path` is empty");
+                    None
+                }
+                Some(s) => Some(PathBuf::from(s)),
+                None => None,
+            },
+            None => None,
         };
         let mut selection = Selection::default();
         let mut ok = true;
@@ -296,8 +315,15 @@ impl Checker<'_> {
             },
             None => Detail::Smaps,
         };
-        kind?;
-        ok.then_some(SourceConfig::Live { selection, detail })
+        let kind = kind?;
+        if !ok {
+            return None;
+        }
+        Some(match kind.as_str() {
+            "capture" | "snapshot" => SourceConfig::Capture { path, selection },
+            "vmmap-report" => SourceConfig::VmmapReport { path, selection },
+            _ => SourceConfig::Live { selection, detail },
+        })
     }
 
     fn analyzers(
@@ -611,11 +637,13 @@ top = 5
     #[test]
     fn refuses_conflicts_and_bad_values() {
         let d = errors(
-            "[source]\ntype = \"snapshot\"\nprocesses = \"all\"\nname = \"(\"\nuser = \"no-such-user-vmpipe\"\n[[sink]]\ntype = \"text\"\ntop = 0\n[[sink]]\ntype = \"csv\"\ndir = \"a\"\n[[sink]]\ntype = \"csv\"\ndir = \"a\"\n",
+            "[source]\ntype = \"nfs\"\nprocesses = \"all\"\nname = \"(\"\nuser = \"no-such-user-vmpipe\"\n[[sink]]\ntype = \"text\"\ntop = 0\n[[sink]]\ntype = \"csv\"\ndir = \"a\"\n[[sink]]\ntype = \"csv\"\ndir = \"a\"\n",
         );
         let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
         assert!(
-            msgs[0].contains("unknown source type \"snapshot\"; valid choices: \"live\""),
+            msgs[0].contains(
+                "unknown source type \"nfs\"; valid choices: \"live\", \"capture\", \"snapshot\", \"vmmap-report\""
+            ),
             "{msgs:#?}"
         );
         assert!(
@@ -626,6 +654,33 @@ top = 5
         assert!(msgs.iter().any(|m| m.contains("cannot be combined")));
         assert!(msgs.iter().any(|m| m.contains("`top` must be between")));
         assert!(msgs.iter().any(|m| m.contains("another csv sink")));
+    }
+
+    #[test]
+    fn offline_sources_take_a_path_and_refuse_live_keys() {
+        let p = check(
+            Path::new("p.toml"),
+            "[source]\ntype = \"capture\"\npath = \"ev.tar\"\npids = [3]\n[[sink]]\ntype = \"text\"\n",
+            &known,
+        )
+        .unwrap();
+        assert!(
+            matches!(p.source, SourceConfig::Capture { path: Some(ref x), .. } if x == Path::new("ev.tar"))
+        );
+        let d = errors(
+            "[source]\ntype = \"vmmap-report\"\ndetail = \"maps\"\nuser = \"root\"\n[[sink]]\ntype = \"text\"\n",
+        );
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert!(
+            d[0].message
+                .contains("unknown key `detail` in a vmmap-report [source]")
+        );
+        assert!(d[1].message.contains("unknown key `user`"));
+        let d = errors("[source]\ntype = \"live\"\npath = \"x\"\n[[sink]]\ntype = \"text\"\n");
+        assert!(
+            d[0].message
+                .contains("unknown key `path` in a live [source]")
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! ```toml
 //! [source]
-//! type = "live"            # the only source in this build
+//! type = "live"            # live | capture (= snapshot) | vmmap-report
 //! processes = "all"        # or any of: pids = [..], name = "regex", user = "name" or uid
-//! detail = "smaps"         # "maps" (no residency, cheap) | "smaps" (default)
+//! detail = "smaps"         # live only: "maps" (no residency, cheap) | "smaps" (default)
+//! # path = "evidence.tar"  # capture and vmmap-report: where (or --input on the command line)
 //!
 //! [[analyzer]]             # zero or more
 //! use = "NAME"
@@ -60,6 +61,43 @@ pub enum SourceConfig {
         /// How much of each.
         detail: Detail,
     },
+    /// Processes saved from `/proc`: a vmpipe snapshot, a UAC collection, an smem capture
+    /// (a directory, `.tar` or `.tar.gz`).
+    Capture {
+        /// Where it is (`--input` on the command line gives or overrides it).
+        path: Option<PathBuf>,
+        /// Which processes.
+        selection: Selection,
+    },
+    /// macOS `vmmap` text reports: one file, or a directory of them.
+    VmmapReport {
+        /// Where they are (`--input` on the command line gives or overrides it).
+        path: Option<PathBuf>,
+        /// Which processes.
+        selection: Selection,
+    },
+}
+
+impl SourceConfig {
+    /// The process selection.
+    pub fn selection_mut(&mut self) -> &mut Selection {
+        match self {
+            SourceConfig::Live { selection, .. }
+            | SourceConfig::Capture { selection, .. }
+            | SourceConfig::VmmapReport { selection, .. } => selection,
+        }
+    }
+
+    /// Sets the path of an offline source; `false` for the live source, which has none.
+    pub fn set_path(&mut self, p: &Path) -> bool {
+        match self {
+            SourceConfig::Capture { path, .. } | SourceConfig::VmmapReport { path, .. } => {
+                *path = Some(p.to_path_buf());
+                true
+            }
+            SourceConfig::Live { .. } => false,
+        }
+    }
 }
 
 /// One `[[analyzer]]` entry.
@@ -111,9 +149,7 @@ impl Pipeline {
 
     /// Narrows the source to these pids.
     pub fn narrow_to_pids(&mut self, pids: &[u32]) {
-        match &mut self.source {
-            SourceConfig::Live { selection, .. } => selection.narrow_to_pids(pids),
-        }
+        self.source.selection_mut().narrow_to_pids(pids);
     }
 }
 

@@ -4,6 +4,7 @@
 //! calls [`Source::collect`] from many threads at once. A process that cannot be read becomes
 //! a [`Collected`] with a status and an [`ErrorRow`] — never a panic, never a silent drop.
 
+pub mod capture;
 pub mod linux;
 mod memory;
 mod selection;
@@ -47,8 +48,12 @@ pub struct Collected {
     pub map_complete: bool,
     /// What the analyzers emitted for it.
     pub analysis: Analysis,
-    /// Its memory, for analyzers (live sources; dropped once the analyzers have run).
+    /// Its memory, for analyzers: a live process's, or what a capture saved of it (dropped
+    /// once the analyzers have run).
     pub memory: Option<Box<dyn MemoryAccess>>,
+    /// True for a live process of this machine (its `/proc/PID` is this process); false for
+    /// evidence.
+    pub live: bool,
 }
 
 impl std::fmt::Debug for Collected {
@@ -73,6 +78,7 @@ impl Collected {
             map_complete: false,
             analysis: Analysis::default(),
             memory: None,
+            live: false,
         }
     }
 

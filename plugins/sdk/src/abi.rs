@@ -203,7 +203,9 @@ pub struct ProcessV1 {
     pub exe: StrV1,
     /// Command line as the kernel holds it: arguments each followed by NUL.
     pub cmdline: StrV1,
-    /// 1 when the host can read this process's memory (a live source), else 0.
+    /// 1 for a live process of this machine: its memory is readable and `/proc/PID` is this
+    /// process. 0 for evidence (captures, reports), of whose memory only what was saved — if
+    /// anything — can be read through [`HostV1::read_memory`].
     pub has_memory: u32,
 }
 

@@ -261,7 +261,9 @@ impl<'a> Process<'a> {
             _ => ProcessStatus::Vanished,
         }
     }
-    /// True when the host can read this process's memory ([`crate::Host::read_memory`]).
+    /// True for a live process of this machine: [`crate::Host::read_memory`] reads its memory
+    /// and `/proc/PID` is this process. False for evidence (a capture, a report), of which
+    /// `read_memory` serves only what was saved, if anything.
     pub fn has_memory(&self) -> bool {
         self.raw.has_memory != 0
     }

@@ -22,6 +22,7 @@ pub mod maps;
 mod memory;
 mod parse_error;
 pub mod smaps;
+pub mod stat;
 pub mod status;
 
 use std::cell::RefCell;
@@ -63,7 +64,7 @@ thread_local! {
 }
 
 /// A parser of a whole memory-map file.
-type MapParser = fn(&[u8], &mut Vec<crate::model::Region>) -> Result<(), ParseError>;
+pub(crate) type MapParser = fn(&[u8], &mut Vec<crate::model::Region>) -> Result<(), ParseError>;
 
 /// How an OS error on a process file changes the process's status.
 fn status_of(e: &io::Error) -> ProcessStatus {
@@ -116,6 +117,7 @@ impl LiveLinux {
     fn collect_with(&self, pid: u32, buf: &mut Vec<u8>) -> Option<Collected> {
         let residency = self.detail == Detail::Smaps;
         let mut c = Collected::new(pid, residency);
+        c.live = true;
         let keep_unknown = !self.selection.filters_by_facts();
 
         let dir_path = self.root.join(pid.to_string());
