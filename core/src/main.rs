@@ -16,6 +16,7 @@ Examples:
   vmpipe run pipelines/all-procs.toml --out /tmp/x    write the CSV files into /tmp/x
   vmpipe validate pipelines/*.toml                    check pipeline files without running them
   vmpipe plugins --plugin-dir ./target/release        list analyzers and what they emit
+  vmpipe report 1234                                  process 1234 as macOS vmmap shows a process
   vmpipe snapshot --out evidence.tar.gz               save every process's /proc files
   vmpipe run pipelines/capture.toml --input evidence.tar.gz   analyse them later, anywhere";
 
@@ -88,6 +89,15 @@ enum Command {
         #[command(flatten)]
         plugins: PluginArgs,
     },
+    /// Show one process as macOS vmmap does (header, regions, legend, summary by region type,
+    /// malloc zones), with every built-in analyzer: a live PID, a vmmap report, a directory of
+    /// them, or a capture.
+    Report {
+        /// A pid, a vmmap report file or directory, or a capture (directory, .tar, .tar.gz).
+        target: String,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
     /// Save live processes' /proc files (maps, smaps, status, …) with a manifest and
     /// SHA-256 sums, for analysis later with a `capture` pipeline.
     Snapshot {
@@ -133,6 +143,20 @@ fn main() -> ExitCode {
         Command::Plugins { plugins } => {
             print!("{}", plugin::catalog(&plugins.search()));
             ExitCode::SUCCESS
+        }
+        Command::Report { target, plugins } => {
+            let search = plugins.search();
+            let outcome = run::report_pipeline(&target).and_then(|p| {
+                let analyzers = run::analyzers(&p, &search)?;
+                run::run(&p, &analyzers, EngineOptions::default())
+            });
+            match outcome {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vmpipe: {target}: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::Snapshot { out, pids } => match vmpipe::snapshot::write(&out, &pids) {
             Ok(s) => {

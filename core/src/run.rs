@@ -12,6 +12,7 @@ use crate::sink::{self, SinkError};
 use crate::source::Source;
 use crate::source::capture::{Capture, CaptureError};
 use crate::source::linux::LiveLinux;
+use crate::source::vmmap_reports::{ReportsError, VmmapReports};
 use crate::summary::RunSummary;
 
 /// What a run produced.
@@ -38,9 +39,9 @@ pub enum RunError {
     /// A capture could not be read.
     #[error(transparent)]
     Capture(#[from] CaptureError),
-    /// A source type this build cannot read yet.
-    #[error("the {0} source is not available in this build")]
-    NotBuilt(&'static str),
+    /// vmmap reports could not be read.
+    #[error(transparent)]
+    Reports(#[from] ReportsError),
     /// The sweep failed as a whole.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -94,12 +95,15 @@ pub fn run(
             let path = path.as_deref().ok_or(RunError::NoInput("capture"))?;
             Box::new(Capture::open(path, selection.clone())?)
         }
-        SourceConfig::VmmapReport { .. } => return Err(RunError::NotBuilt("vmmap-report")),
+        SourceConfig::VmmapReport { path, selection } => {
+            let path = path.as_deref().ok_or(RunError::NoInput("vmmap-report"))?;
+            Box::new(VmmapReports::open(path, selection.clone())?)
+        }
     };
     let sinks = pipeline
         .sinks
         .iter()
-        .map(|s| sink::open(s, analyzers.schema()))
+        .map(|s| sink::open(s, analyzers.schema(), &source.describe()))
         .collect::<Result<Vec<_>, _>>()?;
     let (summary, files) = engine::run(source.as_ref(), analyzers, sinks, options)?;
     if summary.selected == 0 {
@@ -114,4 +118,83 @@ pub fn run(
         });
     }
     Ok(RunOutcome { summary, files })
+}
+
+/// What `vmpipe report TARGET` reads: a live pid, vmmap reports, or a capture.
+pub fn report_pipeline(target: &str) -> Result<Pipeline, RunError> {
+    use crate::pipeline::{AnalyzerConfig, SinkConfig, TextStyle};
+    use crate::source::Selection;
+    let source = if !target.is_empty() && target.bytes().all(|b| b.is_ascii_digit()) {
+        let mut selection = Selection::default();
+        let pid = target.parse().map_err(|_| RunError::NoInput("live"))?;
+        selection.narrow_to_pids(&[pid]);
+        SourceConfig::Live {
+            selection,
+            detail: crate::source::linux::Detail::Smaps,
+        }
+    } else {
+        let path = PathBuf::from(target);
+        let selection = Selection::default();
+        if looks_like_vmmap(&path) {
+            SourceConfig::VmmapReport {
+                path: Some(path),
+                selection,
+            }
+        } else {
+            SourceConfig::Capture {
+                path: Some(path),
+                selection,
+            }
+        }
+    };
+    let analyzers = crate::plugin::builtin::names()
+        .into_iter()
+        .map(|name| AnalyzerConfig {
+            name: name.to_string(),
+            options: toml::Table::new(),
+            line: 0,
+        })
+        .collect();
+    Ok(Pipeline {
+        file: PathBuf::from("<vmpipe report>"),
+        description: None,
+        source,
+        analyzers,
+        sinks: vec![SinkConfig::Text {
+            path: None,
+            top: 10,
+            style: TextStyle::Vmmap,
+        }],
+    })
+}
+
+/// True when `path` (or the first file of the directory `path`) reads like a vmmap report.
+fn looks_like_vmmap(path: &Path) -> bool {
+    use std::io::Read;
+    let file = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        match files.into_iter().next() {
+            Some(f) => f,
+            None => return false,
+        }
+    } else {
+        path.to_path_buf()
+    };
+    let mut head = Vec::new();
+    let read = std::fs::File::open(&file).and_then(|f| f.take(1 << 16).read_to_end(&mut head));
+    read.is_ok()
+        && [
+            &b"REGION TYPE"[..],
+            b"Virtual Memory Map of process",
+            b"VIRTUAL SIZE",
+        ]
+        .iter()
+        .any(|m| head.windows(m.len()).any(|w| w == *m))
 }

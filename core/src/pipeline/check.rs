@@ -9,7 +9,7 @@ use regex::bytes::RegexBuilder;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{AnalyzerConfig, Diagnostic, Pipeline, Resolver, SinkConfig, SourceConfig};
+use super::{AnalyzerConfig, Diagnostic, Pipeline, Resolver, SinkConfig, SourceConfig, TextStyle};
 use crate::source::Selection;
 use crate::source::linux::Detail;
 
@@ -24,7 +24,8 @@ const DETAILS: &[&str] = &["maps", "smaps"];
 const ANALYZER_KEYS: &[&str] = &["use", "options"];
 const SINK_TYPES: &[&str] = &["csv", "text"];
 const CSV_KEYS: &[&str] = &["type", "dir"];
-const TEXT_KEYS: &[&str] = &["type", "path", "top"];
+const TEXT_KEYS: &[&str] = &["type", "path", "top", "style"];
+const STYLES: &[&str] = &["summary", "vmmap"];
 /// The most processes a text ranking may list.
 const MAX_TOP: i64 = 100_000;
 /// The size limit of a compiled name pattern (a hostile pattern cannot eat the machine).
@@ -464,8 +465,20 @@ impl Checker<'_> {
                         },
                         None => Some(10),
                     };
-                    match (path, top) {
-                        (Some(path), Some(top)) => out.push(SinkConfig::Text { path, top }),
+                    let style = match find(table, "style") {
+                        Some((_, s)) => self.choice(s, "style", STYLES, "text style").map(|s| {
+                            if s == "vmmap" {
+                                TextStyle::Vmmap
+                            } else {
+                                TextStyle::Summary
+                            }
+                        }),
+                        None => Some(TextStyle::Summary),
+                    };
+                    match (path, top, style) {
+                        (Some(path), Some(top), Some(style)) => {
+                            out.push(SinkConfig::Text { path, top, style })
+                        }
                         _ => ok = false,
                     }
                 }
@@ -612,7 +625,11 @@ top = 5
             p.sinks,
             vec![
                 SinkConfig::Csv { dir: "out".into() },
-                SinkConfig::Text { path: None, top: 5 }
+                SinkConfig::Text {
+                    path: None,
+                    top: 5,
+                    style: TextStyle::Summary
+                }
             ]
         );
     }

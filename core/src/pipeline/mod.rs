@@ -18,6 +18,7 @@
 //! type = "text"
 //! path = "-"               # "-" is standard output (default)
 //! top = 10                 # processes in each ranking (default 10)
+//! style = "summary"        # "summary" (default) | "vmmap": each process as vmmap shows it
 //! ```
 //!
 //! Parsing is strict: an unknown key, a wrong type, an unknown name is an error, and every
@@ -125,7 +126,18 @@ pub enum SinkConfig {
         path: Option<PathBuf>,
         /// Processes listed in each ranking.
         top: usize,
+        /// What the report looks like.
+        style: TextStyle,
     },
+}
+
+/// The layout of a text report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextStyle {
+    /// A sweep summary: totals, rankings, what could not be read, analyzer tables.
+    Summary,
+    /// Every process in the layout of macOS vmmap (see [`crate::report`]).
+    Vmmap,
 }
 
 impl Pipeline {

@@ -100,6 +100,11 @@ pub fn regions(regions: &[Region]) -> Vec<RegionV1> {
                     .as_deref()
                     .and_then(|x| x.share_mode.as_deref())
                     .map_or(StrV1::ABSENT, |m| bytes(m.as_bytes())),
+                detail: r
+                    .reported
+                    .as_deref()
+                    .filter(|x| !x.detail.is_empty())
+                    .map_or(StrV1::ABSENT, |x| bytes(x.detail.as_bytes())),
                 max_perms: r.max_perms().map_or(0, |m| {
                     abi::perms::KNOWN
                         | [

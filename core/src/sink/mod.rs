@@ -69,12 +69,20 @@ pub struct RunOutput {
     pub errors: Vec<ErrorRow>,
 }
 
-/// Opens the sink a pipeline entry describes, for a run with `schema`.
-pub fn open(config: &SinkConfig, schema: &RunSchema) -> Result<Box<dyn Sink>, SinkError> {
+/// Opens the sink a pipeline entry describes, for a run with `schema` reading `source`.
+pub fn open(
+    config: &SinkConfig,
+    schema: &RunSchema,
+    source: &str,
+) -> Result<Box<dyn Sink>, SinkError> {
     Ok(match config {
         SinkConfig::Csv { dir } => Box::new(csv::CsvSink::create(dir, schema)?),
-        SinkConfig::Text { path, top } => {
-            Box::new(text::TextSink::create(path.as_deref(), *top, schema)?)
-        }
+        SinkConfig::Text { path, top, style } => Box::new(text::TextSink::create(
+            path.as_deref(),
+            *top,
+            *style,
+            schema,
+            source,
+        )?),
     })
 }

@@ -13,6 +13,7 @@ use super::RunOutput;
 use super::atomic_file::AtomicFile;
 use super::{Sink, SinkError, cell};
 use crate::model::{Cell, ProcessStatus, TableRow, UsageField};
+use crate::pipeline::TextStyle;
 use crate::plugin::{RunSchema, table_header};
 use crate::source::Collected;
 use crate::summary::RunSummary;
@@ -45,6 +46,8 @@ pub struct TextSink {
     top: usize,
     lines: Vec<Line>,
     tables: Vec<TableShown>,
+    /// vmmap style: the reports of the processes so far.
+    vmmap: Option<(String, RunSchema, String)>,
 }
 
 impl TextSink {
@@ -52,7 +55,9 @@ impl TextSink {
     pub fn create(
         path: Option<&Path>,
         top: usize,
+        style: TextStyle,
         schema: &RunSchema,
+        source: &str,
     ) -> Result<TextSink, SinkError> {
         let file = match path {
             Some(p) => {
@@ -66,6 +71,8 @@ impl TextSink {
         Ok(TextSink {
             file,
             top,
+            vmmap: (style == TextStyle::Vmmap)
+                .then(|| (String::new(), schema.clone(), source.to_string())),
             lines: Vec::new(),
             tables: schema
                 .tables
@@ -228,6 +235,10 @@ impl TextSink {
 
 impl Sink for TextSink {
     fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
+        if let Some((text, schema, source)) = &mut self.vmmap {
+            crate::report::render(c, schema, source, text);
+            return Ok(());
+        }
         let p = &c.process;
         let mut name = cell::display(&p.name);
         if name.chars().count() > 20 {
@@ -259,7 +270,10 @@ impl Sink for TextSink {
         for r in &run.rows {
             self.keep_row(None, r);
         }
-        let report = self.render(summary);
+        let report = match self.vmmap.take() {
+            Some((text, _, _)) => text,
+            None => self.render(summary),
+        };
         match self.file {
             Some(file) => {
                 let mut f = file.file()?;

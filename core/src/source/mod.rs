@@ -8,6 +8,8 @@ pub mod capture;
 pub mod linux;
 mod memory;
 mod selection;
+pub mod vmmap;
+pub mod vmmap_reports;
 
 use std::path::PathBuf;
 
@@ -54,6 +56,8 @@ pub struct Collected {
     /// True for a live process of this machine (its `/proc/PID` is this process); false for
     /// evidence.
     pub live: bool,
+    /// The vmmap report the process came from (its Summary and MALLOC ZONE tables).
+    pub vmmap: Option<std::sync::Arc<vmmap::VmmapReport>>,
 }
 
 impl std::fmt::Debug for Collected {
@@ -79,6 +83,7 @@ impl Collected {
             analysis: Analysis::default(),
             memory: None,
             live: false,
+            vmmap: None,
         }
     }
 

@@ -11,6 +11,10 @@
 //! | `reservation`        | `N` is larger than 1 MiB: address space reserved for later (JVM and V8 heaps and code caches, Go arenas, ASan shadow memory, …). |
 //! | `guard-page`         | `N` is at most 1 MiB and touches a writable anonymous region on either side (guard pages of allocators, JITs, `sigaltstack`, …). |
 //!
+//! **vmmap reports** name their guards: `STACK GUARD` is a `thread-stack-guard` (the one whose
+//! detail says `thread 0` guards the main thread's stack and is not counted as a thread stack)
+//! and `MALLOC guard page` a `guard-page`; no other rule is applied to a report's regions.
+//!
 //! A `PROT_NONE` region that matches no rule (a file-backed alignment gap between a shared
 //! library's segments, for instance) gets no kind. The main thread's stack has no guard region:
 //! the kernel keeps a guard gap below `[stack]` that is not a mapping.
@@ -94,6 +98,22 @@ fn rw_anon(r: &Region) -> bool {
 pub fn classify(regions: &[Region]) -> (Vec<Option<GuardKind>>, usize) {
     let mut kinds = vec![None; regions.len()];
     let mut stacks = 0;
+    if regions.iter().any(|r| r.region_type().is_some()) {
+        // A report names its guards itself.
+        for (i, r) in regions.iter().enumerate() {
+            kinds[i] = match r.region_type() {
+                Some("STACK GUARD") => {
+                    if !r.detail().is_some_and(|d| d.ends_with("thread 0")) {
+                        stacks += 1;
+                    }
+                    Some(GuardKind::ThreadStackGuard)
+                }
+                Some("MALLOC guard page") => Some(GuardKind::GuardPage),
+                _ => None,
+            };
+        }
+        return (kinds, stacks);
+    }
     for (i, n) in regions.iter().enumerate() {
         if !(prot_none(n) && private_anon(n)) {
             continue;

@@ -48,6 +48,12 @@
 //! (run-wide, like Android's `librank`): per image path, the processes mapping it, their total
 //! rss and pss, and the memory sharing saves (`rss - pss`).
 //!
+//! **vmmap reports** name each image region's Mach-O segment themselves: `image` is the
+//! region's path and `segment` follows the region type (`__TEXT` → `text`, `__DATA_CONST`,
+//! `__AUTH_CONST` → `relro`, `__DATA`, `__DATA_DIRTY`, `__AUTH` → `data`, `__LINKEDIT` →
+//! `linkedit`, `__OBJC_RO`, `__UNICODE` → `rodata`), with `attribution = vmmap`: the files
+//! themselves are on another machine.
+//!
 //! Option: `map_files = false` reads files by path only.
 
 mod layout;
@@ -110,6 +116,8 @@ struct Image {
     attribution: String,
     /// The load bias, once the image's mapping of file offset 0 has been seen.
     bias: Option<u64>,
+    /// Mach-O segments named by a vmmap report.
+    macho: Vec<&'static str>,
 }
 
 fn add(total: &mut Option<u64>, v: Option<u64>) {
@@ -135,6 +143,7 @@ impl Image {
             unexplained_exec: false,
             attribution,
             bias: None,
+            macho: Vec::new(),
         }
     }
 
@@ -169,6 +178,19 @@ fn in_root(process: &Process<'_>, path: &[u8]) -> std::path::PathBuf {
     } else {
         os_path(path)
     }
+}
+
+/// The part of a Mach-O image a vmmap region type names (`__TEXT` → `text`, …).
+pub fn macho_segment(region_type: &str) -> Option<&'static str> {
+    Some(match region_type {
+        "__TEXT" => "text",
+        "__DATA_CONST" | "__AUTH_CONST" | "__OBJC_CONST" => "relro",
+        "__DATA" | "__DATA_DIRTY" | "__AUTH" | "__OBJC_RW" => "data",
+        "__LINKEDIT" => "linkedit",
+        "__OBJC_RO" | "__UNICODE" => "rodata",
+        "__IMAGE" => "image",
+        _ => return None,
+    })
 }
 
 /// vmpipe's own vDSO: its size and layout, read once from `/proc/self`.
@@ -409,6 +431,20 @@ impl Analyzer for ImageAttribution {
 
         for (i, r) in regions.iter().enumerate() {
             match r.kind() {
+                RegionKind::File if r.region_type().is_some() => {
+                    // A vmmap report: the image is the path, the part is named by the report.
+                    let path = r.path().unwrap_or(&[]);
+                    let part = r.region_type().and_then(macho_segment);
+                    let at = index(&mut images, path, &|| "vmmap".to_string());
+                    images[at].count(r, &[]);
+                    if let Some(p) = part {
+                        images[at].macho.push(p);
+                    }
+                    host.set(i, COL_IMAGE, Value::Bytes(path))?;
+                    if let Some(p) = part {
+                        host.set(i, COL_SEGMENT, p)?;
+                    }
+                }
                 RegionKind::File | RegionKind::Memfd => {
                     let path = r.path().unwrap_or(&[]);
                     let (parsed, replaced) = self.layout_of(process, r);
@@ -498,12 +534,26 @@ impl Analyzer for ImageAttribution {
             }
         }
 
+        for img in &mut images {
+            let rank = |p: &&str| {
+                ["text", "rodata", "relro", "data", "image", "linkedit"]
+                    .iter()
+                    .position(|x| x == p)
+            };
+            img.macho.sort_by_key(rank);
+            img.macho.dedup();
+        }
         for img in &images {
+            let segments = if img.macho.is_empty() {
+                layout::join(&img.parts)
+            } else {
+                img.macho.join("+")
+            };
             host.row(
                 T_IMAGES,
                 &[
                     Value::Bytes(&img.path),
-                    Value::Text(&layout::join(&img.parts)),
+                    Value::Text(&segments),
                     Value::U64(img.regions),
                     Value::U64(img.virt),
                     Value::from(img.rss),

@@ -340,6 +340,9 @@ pub struct RegionV1 {
     pub share_mode: StrV1,
     /// The maximum protection: [`perms`] bits, plus [`perms::KNOWN`] when known.
     pub max_perms: u32,
+    /// The report's detail when it is not a path (vmmap REGION DETAIL: `stack guard for
+    /// thread 0`, a malloc zone's name), absent otherwise.
+    pub detail: StrV1,
 }
 
 /// Option value kinds ([`ValueV1::kind`]).

@@ -158,6 +158,12 @@ impl Region {
         let bytes = unsafe { self.0.region_type.as_bytes() }?;
         std::str::from_utf8(bytes).ok()
     }
+    /// The detail a report gave that is not a path (vmmap REGION DETAIL: `thread 0`, a zone).
+    pub fn detail(&self) -> Option<&str> {
+        // SAFETY: as for `path`.
+        let bytes = unsafe { self.0.detail.as_bytes() }?;
+        std::str::from_utf8(bytes).ok()
+    }
     /// The share mode the source reported (vmmap SHRMOD: `COW`, `PRV`, `NUL`, …).
     pub fn reported_share_mode(&self) -> Option<&str> {
         // SAFETY: as for `path`.

@@ -77,6 +77,11 @@ pub enum CaptureError {
         /// The other.
         second: String,
     },
+    /// A file that is not an archive.
+    #[error(
+        "{0}: not a capture: neither a directory nor a .tar or .tar.gz archive (a vmmap report is read by a vmmap-report source)"
+    )]
+    NotCapture(PathBuf),
     /// Nothing recognisable.
     #[error(
         "{0}: no process files found (expected PID/maps, PID/smaps, … in a vmpipe snapshot, a UAC collection or an smem capture)"
@@ -233,6 +238,14 @@ impl Index {
                 use std::os::unix::fs::FileExt;
                 file.read_at(&mut magic, 0).map_err(io)? == 2 && magic == [0x1f, 0x8b]
             };
+            let mut ustar = [0u8; 5];
+            let is_tar = {
+                use std::os::unix::fs::FileExt;
+                file.read_at(&mut ustar, 257).map_err(io)? == 5 && &ustar == b"ustar"
+            };
+            if !gz && !is_tar {
+                return Err(CaptureError::NotCapture(path.to_path_buf()));
+            }
             let reader: Box<dyn Read> = if gz {
                 Box::new(flate2::read::MultiGzDecoder::new(file))
             } else {

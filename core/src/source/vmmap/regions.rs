@@ -1,0 +1,521 @@
+//! Region rows: one line per (coalesced) VM region, under a `==== … regions for process N`
+//! section and, from format 2.3 on, a `REGION TYPE … [ VSIZE …] PRT/MAX SHRMOD …` column
+//! header.
+//!
+//! ```text
+//! __TEXT                 0000000100000000-0000000100006000 [   24K    24K     0K     0K] r-x/rwx SM=COW          /work/tmp/ping
+//! Activity Tracing            103298000-1032d8000    [  256K    48K    32K    16K] rw-/rwx SM=ALI PURGE=N
+//! ```
+//!
+//! Rows are read by tokens, not by columns: the type is everything before the `START-END`
+//! token, the sizes are inside `[ … ]`, then come `PRT/MAX`, `SM=…`, an optional `PURGE=…`,
+//! and the rest is the detail. Positions are only compared with the column header to warn
+//! about shifted rows and annotations.
+
+use super::size::parse_size_token;
+use super::tokens::{Token, column, tokenize};
+
+/// Which region section of the report a row is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionSection {
+    /// `==== Non-writable regions for process N`.
+    NonWritable,
+    /// `==== Writable regions for process N`.
+    Writable,
+    /// `==== regions for process N  (non-writable and writable regions are interleaved)`
+    /// (`vmmap -interleaved`).
+    Interleaved,
+    /// A row found outside any region section (reported as a warning).
+    Unknown,
+}
+
+/// One region row of the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmmapRegion {
+    /// The 1-based line of the input.
+    pub line: usize,
+    /// The section the row is in.
+    pub section: RegionSection,
+    /// The region type (`__TEXT`, `MALLOC_TINY`, `STACK GUARD`, `Memory Tag 22`, …), as
+    /// printed (vmmap cuts long ones: `AttributeGraph Data (old`).
+    pub region_type: String,
+    /// The start address.
+    pub start: u64,
+    /// The end address (exclusive).
+    pub end: u64,
+    /// `VSIZE` in bytes; `None` when the report has no such column.
+    pub vsize: Option<u64>,
+    /// `RSDNT` (resident) in bytes; `None` when the report has no such column.
+    pub resident: Option<u64>,
+    /// `DIRTY` in bytes; `None` when the report has no such column.
+    pub dirty: Option<u64>,
+    /// `SWAP` (swapped or compressed) in bytes; `None` when the report has no such column.
+    pub swap: Option<u64>,
+    /// Current protection, e.g. `*b"r-x"`.
+    pub prot: [u8; 3],
+    /// Maximum protection, e.g. `*b"rwx"`.
+    pub max_prot: [u8; 3],
+    /// The share mode without `SM=`: `COW`, `PRV`, `NUL`, `SHM`, `ALI`, `ZER`, `S/A`, …
+    pub share_mode: Option<String>,
+    /// The purgeable mode without `PURGE=` (`V`, `N`, `E`) when the column has a value.
+    pub purge: Option<String>,
+    /// The `REGION DETAIL`, trimmed (`""` when none); vmmap cuts long ones from the left
+    /// (`...ry/PrivateFrameworks/…`).
+    pub detail: String,
+}
+
+impl VmmapRegion {
+    /// The size of the address range, `end - start`.
+    pub fn size(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+}
+
+/// A column inside the `[ … ]` of a region row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RegionColumn {
+    VSize,
+    Resident,
+    Dirty,
+    Swap,
+    Other(String),
+}
+
+impl RegionColumn {
+    fn from_label(label: &str) -> RegionColumn {
+        match label {
+            "VSIZE" => RegionColumn::VSize,
+            "RSDNT" => RegionColumn::Resident,
+            "DIRTY" => RegionColumn::Dirty,
+            "SWAP" => RegionColumn::Swap,
+            other => RegionColumn::Other(other.to_string()),
+        }
+    }
+}
+
+/// The `REGION TYPE  START - END  [ VSIZE …] PRT/MAX SHRMOD PURGE  REGION DETAIL` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RegionHeader {
+    /// The columns inside `[ … ]`, in order.
+    pub columns: Vec<RegionColumn>,
+    /// Display column of `[`.
+    bracket: usize,
+    /// Display column of `SHRMOD` and of `REGION DETAIL`, when both are there.
+    shrmod_to_detail: Option<(usize, usize)>,
+}
+
+impl RegionHeader {
+    /// Reads a column header line; `None` when `text` is not one.
+    pub(crate) fn parse(text: &str) -> Option<RegionHeader> {
+        if !text.trim_start().starts_with("REGION TYPE") {
+            return None;
+        }
+        let open = text.find('[')?;
+        let close = open + text.get(open..)?.find(']')?;
+        let columns = text
+            .get(open + 1..close)?
+            .split_whitespace()
+            .map(RegionColumn::from_label)
+            .collect();
+        let shrmod_to_detail = match (text.find("SHRMOD"), text.find("REGION DETAIL")) {
+            (Some(s), Some(d)) => Some((column(text, s), column(text, d))),
+            _ => None,
+        };
+        Some(RegionHeader {
+            columns,
+            bracket: column(text, open),
+            shrmod_to_detail,
+        })
+    }
+
+    /// The columns a report without a column header (format 2.2) has, from how many values
+    /// its rows show.
+    fn implied(count: usize) -> Option<Vec<RegionColumn>> {
+        use RegionColumn::*;
+        match count {
+            1 => Some(vec![VSize]),
+            2 => Some(vec![VSize, Resident]),
+            4 => Some(vec![VSize, Resident, Dirty, Swap]),
+            _ => None,
+        }
+    }
+}
+
+/// The result of reading one line as a region row.
+#[derive(Debug)]
+pub(crate) enum RowOutcome {
+    /// The line is not shaped like a region row at all.
+    NotARow,
+    /// The line is shaped like a region row but cannot be read; says why.
+    Bad(String),
+    /// A row, with remarks about it (shifted, annotated, inconsistent).
+    Row(Box<VmmapRegion>, Vec<String>),
+}
+
+/// True when `token` is `HEX-HEX`, as `START-END` is.
+fn is_range(token: &str) -> bool {
+    split_range(token).is_some()
+}
+
+fn split_range(token: &str) -> Option<(u64, u64)> {
+    let (a, b) = token.split_once('-')?;
+    Some((hex(a)?, hex(b)?))
+}
+
+fn hex(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
+}
+
+fn protection(s: &str) -> Option<[u8; 3]> {
+    match s.as_bytes() {
+        &[a, b, c] if [a, b, c].iter().all(|x| b"rwx-".contains(x)) => Some([a, b, c]),
+        _ => None,
+    }
+}
+
+/// Reads `text` as a region row. `header` is the section's column header, if any;
+/// `page_size` is `Some` for a `-pages` report (bare numbers are pages).
+pub(crate) fn parse_region_row(
+    line: usize,
+    text: &str,
+    header: Option<&RegionHeader>,
+    page_size: Option<u64>,
+    section: RegionSection,
+) -> RowOutcome {
+    let tokens = tokenize(text);
+    let open = text.find('[');
+    let close = open.and_then(|o| text.get(o..)?.find(']').map(|c| o + c));
+    let has_sm = text.contains("SM=");
+    let range_index = tokens
+        .iter()
+        .position(|t| is_range(t.text) && open.is_none_or(|o| t.end <= o));
+    let shaped = match (open, close) {
+        (Some(_), Some(_)) => range_index.is_some() || has_sm,
+        _ => range_index.is_some() && has_sm,
+    };
+    if !shaped || text.trim_start().starts_with("REGION TYPE") {
+        return RowOutcome::NotARow;
+    }
+    let (Some(open), Some(close)) = (open, close) else {
+        return RowOutcome::Bad("no `[ … ]` size column".into());
+    };
+
+    // Before `[`: TYPE START-END.
+    let before: Vec<&Token> = tokens.iter().filter(|t| t.end <= open).collect();
+    let Some(range_token) = before.last() else {
+        return RowOutcome::Bad("nothing before `[`".into());
+    };
+    let Some((start, end)) = split_range(range_token.text) else {
+        let t = range_token.text;
+        let why = if t.len() > 16 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            format!("address range {t:?} has no `-` between START and END")
+        } else {
+            format!("{t:?} before `[` is not a START-END address range")
+        };
+        return RowOutcome::Bad(why);
+    };
+    let region_type = text.get(..range_token.start).unwrap_or("").trim();
+    if region_type.is_empty() {
+        return RowOutcome::Bad("no region type before the address range".into());
+    }
+    if end < start {
+        return RowOutcome::Bad(format!("END {end:#x} is below START {start:#x}"));
+    }
+
+    // Inside `[ … ]`: the sizes.
+    let cells: Vec<&str> = text
+        .get(open + 1..close)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let columns = match header {
+        Some(h) if h.columns.len() == cells.len() => h.columns.clone(),
+        Some(h) => {
+            return RowOutcome::Bad(format!(
+                "{} values in `[ … ]` but the column header names {}",
+                cells.len(),
+                h.columns.len()
+            ));
+        }
+        None => match RegionHeader::implied(cells.len()) {
+            Some(c) => c,
+            None => {
+                return RowOutcome::Bad(format!(
+                    "{} values in `[ … ]` and no column header to name them",
+                    cells.len()
+                ));
+            }
+        },
+    };
+    let mut region = VmmapRegion {
+        line,
+        section,
+        region_type: region_type.to_string(),
+        start,
+        end,
+        vsize: None,
+        resident: None,
+        dirty: None,
+        swap: None,
+        prot: [0; 3],
+        max_prot: [0; 3],
+        share_mode: None,
+        purge: None,
+        detail: String::new(),
+    };
+    let mut vsize_tolerance = 0;
+    for (cell, col) in cells.iter().zip(&columns) {
+        let Some(size) = parse_size_token(cell, page_size) else {
+            return RowOutcome::Bad(format!("{cell:?} in `[ … ]` is not a size"));
+        };
+        match col {
+            RegionColumn::VSize => {
+                region.vsize = Some(size.bytes);
+                vsize_tolerance = size.tolerance;
+            }
+            RegionColumn::Resident => region.resident = Some(size.bytes),
+            RegionColumn::Dirty => region.dirty = Some(size.bytes),
+            RegionColumn::Swap => region.swap = Some(size.bytes),
+            RegionColumn::Other(_) => {}
+        }
+    }
+
+    // After `]`: PRT/MAX SM=… [PURGE=…] DETAIL.
+    let after: Vec<&Token> = tokens.iter().filter(|t| t.start > close).collect();
+    let Some(prt) = after.first() else {
+        return RowOutcome::Bad("nothing after `]` (no PRT/MAX, no SM=)".into());
+    };
+    let prot = prt
+        .text
+        .split_once('/')
+        .and_then(|(a, b)| Some((protection(a)?, protection(b)?)));
+    let Some((prot, max_prot)) = prot else {
+        return RowOutcome::Bad(format!(
+            "protection {:?} is not PRT/MAX like r-x/rwx",
+            prt.text
+        ));
+    };
+    region.prot = prot;
+    region.max_prot = max_prot;
+    let Some(sm) = after
+        .get(1)
+        .filter(|t| t.text.len() > 3 && t.text.starts_with("SM="))
+    else {
+        return RowOutcome::Bad("no `SM=` share mode after the protection".into());
+    };
+    region.share_mode = sm.text.get(3..).map(str::to_string);
+    let mut last = sm;
+    if let Some(purge) = after.get(2).filter(|t| t.text.starts_with("PURGE=")) {
+        region.purge = purge
+            .text
+            .get(6..)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        last = purge;
+    }
+    let detail_text = text.get(last.end..).unwrap_or("");
+    region.detail = detail_text.trim().to_string();
+
+    // Cross-checks, kept as remarks.
+    let mut remarks = Vec::new();
+    if let Some(h) = header {
+        let shift = column(text, open) as i64 - h.bracket as i64;
+        if shift != 0 {
+            remarks.push(format!(
+                "row is shifted {shift:+} column(s) from the column header; read by tokens"
+            ));
+        }
+        if let (Some((hs, hd)), false) = (h.shrmod_to_detail, region.detail.is_empty()) {
+            let detail_start = last.end + (detail_text.len() - detail_text.trim_start().len());
+            let gap = column(text, detail_start) as i64 - column(text, sm.start) as i64;
+            let expected = hd as i64 - hs as i64;
+            if gap != expected {
+                remarks.push(format!(
+                    "REGION DETAIL {:?} starts {:+} column(s) off its column (annotation or edit?)",
+                    region.detail,
+                    gap - expected
+                ));
+            }
+        }
+    }
+    if let Some(vsize) = region.vsize {
+        let size = region.size();
+        if vsize.abs_diff(size) > vsize_tolerance.saturating_add(1) {
+            remarks.push(format!(
+                "VSIZE is {vsize} bytes but the address range is {size} bytes"
+            ));
+        }
+    }
+    RowOutcome::Row(Box::new(region), remarks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER_24: &str = "REGION TYPE                      START - END             [ VSIZE  RSDNT  DIRTY   SWAP] PRT/MAX SHRMOD PURGE    REGION DETAIL";
+
+    fn row(text: &str, header: Option<&RegionHeader>) -> (VmmapRegion, Vec<String>) {
+        match parse_region_row(7, text, header, None, RegionSection::Writable) {
+            RowOutcome::Row(r, remarks) => (*r, remarks),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    fn bad(text: &str) -> String {
+        let h = RegionHeader::parse(HEADER_24);
+        match parse_region_row(7, text, h.as_ref(), None, RegionSection::Writable) {
+            RowOutcome::Bad(why) => why,
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn format_24_row() {
+        let h = RegionHeader::parse(HEADER_24).unwrap();
+        let (r, remarks) = row(
+            "STACK GUARD            00007ffeebc00000-00007ffeef400000 [ 56.0M     0K     0K     0K] ---/rwx SM=NUL          stack guard for thread 0",
+            Some(&h),
+        );
+        assert!(remarks.is_empty(), "{remarks:?}");
+        assert_eq!(r.region_type, "STACK GUARD");
+        assert_eq!((r.start, r.end), (0x7ffeebc00000, 0x7ffeef400000));
+        assert_eq!(r.vsize, Some(56 << 20));
+        assert_eq!((r.resident, r.dirty, r.swap), (Some(0), Some(0), Some(0)));
+        assert_eq!((&r.prot, &r.max_prot), (b"---", b"rwx"));
+        assert_eq!(r.share_mode.as_deref(), Some("NUL"));
+        assert_eq!(r.purge, None);
+        assert_eq!(r.detail, "stack guard for thread 0");
+        assert_eq!(r.line, 7);
+    }
+
+    #[test]
+    fn purge_column_and_no_detail() {
+        let h = RegionHeader::parse("REGION TYPE                    START - END         [ VSIZE  RSDNT  DIRTY   SWAP] PRT/MAX SHRMOD PURGE    REGION DETAIL").unwrap();
+        let (r, remarks) = row(
+            "Activity Tracing            103298000-1032d8000    [  256K    48K    32K    16K] rw-/rwx SM=ALI PURGE=N",
+            Some(&h),
+        );
+        assert!(remarks.is_empty(), "{remarks:?}");
+        assert_eq!(r.purge.as_deref(), Some("N"));
+        assert_eq!(r.detail, "");
+        // One column to the right of the others: read, with a remark.
+        let (r, remarks) = row(
+            "IOAccelerator                107c58000-107c5c000    [   16K    16K    16K     0K] r--/r-- SM=SHM",
+            Some(&h),
+        );
+        assert_eq!(r.region_type, "IOAccelerator");
+        assert_eq!(remarks.len(), 1, "{remarks:?}");
+    }
+
+    #[test]
+    fn format_22_rows_without_header() {
+        let (r, remarks) = row(
+            "VM_ALLOCATE            0000000200000000-0000000900000000 [ 28.0G     0K] ---/rwx SM=NUL  ",
+            None,
+        );
+        assert!(remarks.is_empty());
+        assert_eq!(
+            (r.vsize, r.resident, r.dirty),
+            (Some(28 << 30), Some(0), None)
+        );
+        assert_eq!(r.detail, "");
+        let (r, _) = row(
+            "__TEXT                 0000000105b60000-0000000105b62000 [    8K] r-x/rwx SM=COW  /usr/local/env/chroma_env/bin/python",
+            None,
+        );
+        assert_eq!((r.vsize, r.resident), (Some(8192), None));
+        assert_eq!(r.detail, "/usr/local/env/chroma_env/bin/python");
+    }
+
+    #[test]
+    fn bare_bytes_wide_addresses_and_pages() {
+        let (r, remarks) = row(
+            "__DATA_CONST                1de418000-1de418f10    [  3856   3856     0K     0K] r--/rw- SM=COW          /usr/lib/system/libcorecrypto.dylib",
+            None,
+        );
+        assert!(remarks.is_empty(), "{remarks:?}");
+        assert_eq!(r.vsize, Some(3856));
+        let (r, _) = row(
+            "MALLOC_NANO              600000000000-600020000000 [512.0M    96K    96K   176K] rw-/rwx SM=SHM          DefaultMallocZone_0x105348000",
+            None,
+        );
+        assert_eq!(r.vsize, Some(512 << 20));
+        let pages = parse_region_row(
+            1,
+            "MALLOC_SMALL           00007fecea800000-00007feceb000000 [  2048      3      3      0] rw-/rwx SM=PRV          DefaultMallocZone_0x1036a7000",
+            None,
+            Some(4096),
+            RegionSection::Writable,
+        );
+        let RowOutcome::Row(r, remarks) = pages else {
+            panic!("{pages:?}")
+        };
+        assert!(remarks.is_empty(), "{remarks:?}");
+        assert_eq!((r.vsize, r.resident), (Some(2048 * 4096), Some(3 * 4096)));
+    }
+
+    #[test]
+    fn annotations_and_inconsistencies_are_remarks() {
+        let h = RegionHeader::parse(HEADER_24).unwrap();
+        let (r, remarks) = row(
+            "VM_ALLOCATE            00000002007d0000-00000002007d1000 [    4K      4K     4K     0K] rwx/rwx SM=PRV           <<<--- here is our allocation",
+            Some(&h),
+        );
+        assert_eq!(r.detail, "<<<--- here is our allocation");
+        assert_eq!(remarks.len(), 1, "{remarks:?}");
+        let (_, remarks) = row(
+            "__TEXT                 0000000100000000-0000000100006000 [   28K    24K     0K     0K] r-x/rwx SM=COW          /work/tmp/ping",
+            Some(&h),
+        );
+        assert!(remarks[0].contains("VSIZE"), "{remarks:?}");
+    }
+
+    #[test]
+    fn damaged_rows_say_why() {
+        assert!(bad("__DATA_CONST                1033bc000-1035bc000    [ 2048K  2000K     0K     0K] r--/rwSM=COW          /Users/USER/*/gopls").contains("protection"));
+        assert!(bad("__TEXT                 00000001000000000000000100006000 [   24K    24K     0K     0K] r-x/rwx SM=COW  x").contains("no `-`"));
+        assert!(bad("__TEXT                 0000000100000000-0000000100006000 [   24K    24K     0K] r-x/rwx SM=COW  x").contains("3 values"));
+        assert!(bad("__TEXT                 0000000100000000-0000000100006000 [   24K    24K    0K   xK] r-x/rwx SM=COW  x").contains("not a size"));
+        assert!(bad("__TEXT                 0000000100006000-0000000100000000 [   24K    24K    0K   0K] r-x/rwx SM=COW  x").contains("below"));
+        assert!(
+            bad("0000000100000000-0000000100006000 [   24K    24K    0K   0K] r-x/rwx SM=COW  x")
+                .contains("type")
+        );
+        assert!(
+            bad(
+                "__TEXT   0000000100000000-0000000100006000 [   24K    24K    0K   0K] r-x/rwx COW"
+            )
+            .contains("SM=")
+        );
+        assert!(
+            bad("__TEXT   0000000100000000-0000000100006000 [   24K    24K    0K   0K]")
+                .contains("nothing after")
+        );
+        assert!(bad("__TEXT   0000000100000000-0000000100006000 r-x/rwx SM=COW").contains("[ … ]"));
+    }
+
+    #[test]
+    fn other_lines_are_not_rows() {
+        for text in [
+            "",
+            "...(snip)...",
+            " combined __LINKEDIT",
+            "==== Legend",
+            "SM=sharing mode:  ",
+            "REGION TYPE                      START - END             [ VSIZE] PRT/MAX SHRMOD  REGION DETAIL",
+            "MALLOC                             36.3M        see MALLOC ZONE table below",
+        ] {
+            assert!(
+                matches!(
+                    parse_region_row(1, text, None, None, RegionSection::Unknown),
+                    RowOutcome::NotARow
+                ),
+                "{text:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Lines of the input and the whitespace-separated tokens of a line, with where they are.
+//!
+//! vmmap aligns its columns with spaces, but reports pasted by people are often shifted,
+//! indented or cut, so the parser reads tokens and uses positions only as a cross-check.
+
+use std::borrow::Cow;
+
+/// One whitespace-separated token of a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Token<'a> {
+    /// The token's text.
+    pub text: &'a str,
+    /// Byte offset of its first byte in the line.
+    pub start: usize,
+    /// Byte offset just past its last byte.
+    pub end: usize,
+}
+
+/// Splits `line` into whitespace-separated tokens.
+pub(crate) fn tokenize(line: &str) -> Vec<Token<'_>> {
+    let mut tokens = Vec::new();
+    let mut start = None;
+    for (i, c) in line.char_indices() {
+        if c.is_whitespace() {
+            if let Some(s) = start.take() {
+                tokens.push(Token {
+                    text: line.get(s..i).unwrap_or(""),
+                    start: s,
+                    end: i,
+                });
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        tokens.push(Token {
+            text: line.get(s..).unwrap_or(""),
+            start: s,
+            end: line.len(),
+        });
+    }
+    tokens
+}
+
+/// The display column (0-based, in characters) of byte offset `byte` of `line`.
+pub(crate) fn column(line: &str, byte: usize) -> usize {
+    line.get(..byte).map_or(0, |s| s.chars().count())
+}
+
+/// The input as text (invalid UTF-8 replaced) split into lines, accepting `\n`, `\r\n` and
+/// lone `\r` line ends. Also returns the 1-based line of the first invalid UTF-8, if any.
+pub(crate) fn split_lines(input: &[u8]) -> (Vec<String>, Option<usize>) {
+    let mut lines = Vec::new();
+    let mut first_invalid = None;
+    let mut rest = input;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .unwrap_or(rest.len());
+        let (line, tail) = rest.split_at(end);
+        let text = String::from_utf8_lossy(line);
+        if matches!(text, Cow::Owned(_)) && first_invalid.is_none() {
+            first_invalid = Some(lines.len() + 1);
+        }
+        lines.push(text.into_owned());
+        rest = match tail {
+            [b'\r', b'\n', more @ ..] => more,
+            [_, more @ ..] => more,
+            [] => &[],
+        };
+    }
+    (lines, first_invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_keep_their_offsets() {
+        let toks = tokenize("  ab  c\td ");
+        let texts: Vec<_> = toks.iter().map(|t| (t.text, t.start, t.end)).collect();
+        assert_eq!(texts, [("ab", 2, 4), ("c", 6, 7), ("d", 8, 9)]);
+        assert!(tokenize("   ").is_empty());
+        assert_eq!(column("é[", 2), 1);
+    }
+
+    #[test]
+    fn line_ends() {
+        let (lines, bad) = split_lines(b"a\r\nb\nc\rd\n\ne");
+        assert_eq!(lines, ["a", "b", "c", "d", "", "e"]);
+        assert_eq!(bad, None);
+        let (lines, bad) = split_lines(b"ok\n\xff\xfe\n");
+        assert_eq!(lines.len(), 2);
+        assert_eq!(bad, Some(2));
+    }
+}

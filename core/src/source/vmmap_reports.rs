@@ -1,0 +1,243 @@
+//! The vmmap-report source: macOS `vmmap` text reports (one file, or a directory of them)
+//! as processes, so every analyzer and sink works on them as on live Linux processes.
+//!
+//! Each report is one process: its pid, name (`Process:`), executable (`Path:`) and parent
+//! come from the header; each region row becomes a region with the report's own region type,
+//! share mode, maximum protection, purge mode and detail kept (see
+//! [`crate::model::Reported`]), `RSDNT` as `rss`, `SWAP` as `swap`, `DIRTY` as `dirty` —
+//! whatever columns the report has; the others are absent. The report's Summary and MALLOC
+//! ZONE tables travel with the process for the vmmap-style report and the malloc-zones
+//! analyzer.
+//!
+//! A report without a pid (format 2.2 has no header) gets the pid `4000000000 + n`, `n` its
+//! place among the files read; two reports of the same pid are refused. A report that cannot
+//! be parsed becomes a `partial` process named after its file, with an error row naming the
+//! line; each parser warning (a snipped report, a skipped row) becomes a `warning` error row.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use super::vmmap::{self, VmmapReport};
+use super::{Collected, ErrorRow, Selection, Source, SourceError};
+use crate::model::{Perms, ProcessStatus, Region, RegionKind, Reported, Usage, UsageField};
+
+/// The first pid given to reports that have none.
+pub const NO_PID_BASE: u32 = 4_000_000_000;
+/// The largest report read.
+const MAX_REPORT: u64 = 1 << 30;
+
+/// Why the reports could not be read.
+#[derive(Debug, Error)]
+pub enum ReportsError {
+    /// A file or directory could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Two reports of one process.
+    #[error("{first} and {second} are both reports of pid {pid}: analyse them separately")]
+    SamePid {
+        /// The pid.
+        pid: u32,
+        /// One file.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// A report too large to read.
+    #[error("{0}: larger than vmpipe reads ({MAX_REPORT} bytes)")]
+    TooLarge(PathBuf),
+}
+
+/// One report file: parsed, or why not.
+struct Loaded {
+    file: PathBuf,
+    report: Result<Arc<VmmapReport>, vmmap::VmmapError>,
+}
+
+/// vmmap reports, indexed by pid.
+pub struct VmmapReports {
+    root: PathBuf,
+    by_pid: BTreeMap<u32, Loaded>,
+    selection: Selection,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ReportsError> {
+    let io = |source| ReportsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_REPORT {
+        return Err(ReportsError::TooLarge(path.to_path_buf()));
+    }
+    std::fs::read(path).map_err(io)
+}
+
+impl VmmapReports {
+    /// Reads one report file, or every regular file of a directory (not recursing, not
+    /// following links).
+    pub fn open(path: &Path, selection: Selection) -> Result<VmmapReports, ReportsError> {
+        let io = |source| ReportsError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let md = std::fs::metadata(path).map_err(io)?;
+        let files: Vec<PathBuf> = if md.is_dir() {
+            let mut f: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(io)?
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.path())
+                .collect();
+            f.sort();
+            f
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let mut by_pid: BTreeMap<u32, Loaded> = BTreeMap::new();
+        for (n, file) in files.into_iter().enumerate() {
+            let bytes = read(&file)?;
+            let report = vmmap::parse(&bytes).map(Arc::new);
+            let pid = match &report {
+                Ok(r) => r.header.pid,
+                Err(_) => None,
+            }
+            .unwrap_or(NO_PID_BASE.saturating_add(n as u32));
+            if let Some(other) = by_pid.get(&pid) {
+                return Err(ReportsError::SamePid {
+                    pid,
+                    first: other.file.clone(),
+                    second: file,
+                });
+            }
+            by_pid.insert(pid, Loaded { file, report });
+        }
+        Ok(VmmapReports {
+            root: path.to_path_buf(),
+            by_pid,
+            selection,
+        })
+    }
+}
+
+fn region(r: &vmmap::VmmapRegion) -> Region {
+    let shared = matches!(r.share_mode.as_deref(), Some("SHM") | Some("S/A"));
+    let perms = Perms {
+        read: r.prot[0] == b'r',
+        write: r.prot[1] == b'w',
+        exec: r.prot[2] == b'x',
+        shared,
+    };
+    let is_path = r.detail.starts_with('/');
+    let kind = match r.region_type.as_str() {
+        "Stack" => RegionKind::Stack,
+        "shared memory" => RegionKind::Shm,
+        _ if is_path => RegionKind::File,
+        _ => RegionKind::Anon,
+    };
+    let mut usage = Usage::default();
+    for (field, v) in [
+        (UsageField::Rss, r.resident),
+        (UsageField::Swap, r.swap),
+        (UsageField::Dirty, r.dirty),
+    ] {
+        if let Some(v) = v {
+            usage.set(field, v);
+        }
+    }
+    Region {
+        start: r.start,
+        end: r.end,
+        perms,
+        offset: 0,
+        dev_major: 0,
+        dev_minor: 0,
+        inode: 0,
+        path: is_path.then(|| Arc::from(r.detail.as_bytes())),
+        kind,
+        usage,
+        vm_flags: None,
+        reported: Some(Box::new(Reported {
+            region_type: r.region_type.as_str().into(),
+            share_mode: r.share_mode.as_deref().map(Into::into),
+            max_prot: Some(r.max_prot),
+            purge: r.purge.as_deref().map(Into::into),
+            detail: if is_path {
+                "".into()
+            } else {
+                r.detail.as_str().into()
+            },
+        })),
+    }
+}
+
+impl Source for VmmapReports {
+    fn describe(&self) -> String {
+        format!("vmmap reports {}", self.root.display())
+    }
+
+    fn list(&self) -> Result<Vec<u32>, SourceError> {
+        let all = self.by_pid.keys().copied();
+        Ok(match &self.selection.pids {
+            Some(p) => all.filter(|pid| p.contains(pid)).collect(),
+            None => all.collect(),
+        })
+    }
+
+    fn collect(&self, pid: u32) -> Option<Collected> {
+        let loaded = self.by_pid.get(&pid)?;
+        let report = match &loaded.report {
+            Ok(r) => r.clone(),
+            Err(e) => {
+                let mut c = Collected::new(pid, false);
+                c.process.name = loaded
+                    .file
+                    .file_name()
+                    .map(|n| n.as_encoded_bytes().to_vec())
+                    .unwrap_or_default();
+                c.fail(
+                    ProcessStatus::Partial,
+                    "vmmap",
+                    format!("{}: {e}", loaded.file.display()),
+                );
+                return self
+                    .selection
+                    .matches(&c.process.name, None, None, None)
+                    .then_some(c);
+            }
+        };
+        let residency = report.regions.iter().any(|r| r.resident.is_some());
+        let mut c = Collected::new(pid, residency);
+        let h = &report.header;
+        c.process.name = h.process.clone().unwrap_or_default().into_bytes();
+        c.process.exe = h.path.clone().map(String::into_bytes);
+        c.process.ppid = h.parent_pid;
+        if !self
+            .selection
+            .matches(&c.process.name, c.process.exe.as_deref(), None, None)
+        {
+            return None;
+        }
+        c.regions = report.regions.iter().map(region).collect();
+        c.regions.sort_by_key(|r| (r.start, r.end));
+        c.map_complete = true;
+        for w in &report.warnings {
+            c.errors.push(ErrorRow {
+                pid: Some(pid),
+                stage: "warning".into(),
+                plugin: String::new(),
+                error: format!("{}: line {}: {}", loaded.file.display(), w.line, w.message),
+            });
+        }
+        c.vmmap = Some(report);
+        Some(c)
+    }
+}

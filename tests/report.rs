@@ -1,0 +1,150 @@
+//! `vmpipe report`: a vmmap report re-rendered gives back the report's own Summary table,
+//! row for row and figure for figure; a live process is shown in the same layout.
+
+mod support;
+
+use std::path::PathBuf;
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/vmmap");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn is_value(t: &str) -> bool {
+    let digits = t.trim_end_matches(['K', 'M', 'G', 'T']);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// The rows of the Summary table of a report, as `(type, figures as printed)`: read with a
+/// plain split, independently of vmpipe's parser.
+fn summary_rows(text: &str) -> Vec<(String, Vec<String>)> {
+    let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let Some(head) = lines.iter().position(|l| {
+        l.starts_with("REGION TYPE")
+            && (l.contains("SIZE") || l.contains("COUNT"))
+            && !l.contains('[')
+    }) else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for l in &lines[head + 1..] {
+        if l.starts_with("===") || l.trim().is_empty() {
+            if l.trim().is_empty() && !rows.is_empty() {
+                break;
+            }
+            continue;
+        }
+        // The type is everything before the first figure preceded by two spaces.
+        let Some(at) = l.find("  ") else { continue };
+        let name = l[..at].trim().to_string();
+        let figures: Vec<String> = l[at..]
+            .split_whitespace()
+            .take_while(|t| is_value(t))
+            .map(str::to_string)
+            .collect();
+        if !figures.is_empty() {
+            rows.push((name, figures));
+        }
+    }
+    rows
+}
+
+#[test]
+fn every_summary_table_is_rendered_back_as_the_report_printed_it() {
+    let mut compared = 0;
+    for file in fixtures() {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let original = std::fs::read_to_string(&file).unwrap();
+        let out = support::vmpipe().arg("report").arg(&file).output().unwrap();
+        let rendered = String::from_utf8_lossy(&out.stdout).into_owned();
+        if name.contains("DAMAGED") {
+            // A clear error or a best-effort report, never a crash.
+            assert!(out.status.code().is_some(), "{name}: killed by a signal");
+            continue;
+        }
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = summary_rows(&original);
+        if want.is_empty() {
+            continue;
+        }
+        let got = summary_rows(&rendered[rendered.find("==== Summary").unwrap_or(0)..]);
+        for (ty, figures) in &want {
+            let ours = got
+                .iter()
+                .find(|(t, _)| t == ty)
+                .unwrap_or_else(|| panic!("{name}: no `{ty}` row in\n{rendered}"));
+            assert_eq!(&ours.1, figures, "{name}: row `{ty}`");
+        }
+        compared += 1;
+    }
+    assert!(
+        compared >= 6,
+        "only {compared} reports had a Summary to compare"
+    );
+}
+
+#[test]
+fn a_live_process_is_shown_in_vmmaps_layout() {
+    let target = support::start_target("threadtarget", |_| Vec::new(), &[]);
+    target.stop();
+    let out = support::vmpipe()
+        .arg("report")
+        .arg(target.pid().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        format!("Process:         threadtarget [{}]", target.pid()),
+        format!("==== Non-writable regions for process {}", target.pid()),
+        format!("==== Writable regions for process {}", target.pid()),
+        "==== Legend".into(),
+        format!("==== Summary for process {}", target.pid()),
+    ] {
+        assert!(text.contains(&part), "missing {part:?} in\n{text}");
+    }
+    // One row per region, typed from the analyzers: four guarded threads, their stacks, the
+    // static binary's text.
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", target.pid())).unwrap();
+    let is_row = |l: &str| {
+        l.split_whitespace().any(|t| {
+            t.split_once('-').is_some_and(|(a, b)| {
+                a.len() == 16
+                    && b.len() == 16
+                    && (a.to_string() + b).chars().all(|c| c.is_ascii_hexdigit())
+            })
+        })
+    };
+    let rows = text.lines().filter(|l| is_row(l)).count();
+    assert_eq!(rows, maps.lines().count(), "{text}");
+    let count = |ty: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(ty) && is_row(l))
+            .count()
+    };
+    assert_eq!(count("STACK GUARD "), 4);
+    assert_eq!(count("Stack "), 5, "four thread stacks and the main one");
+    assert!(count("text ") >= 1);
+    // The summary's TOTAL counts every region.
+    let total = text.lines().find(|l| l.starts_with("TOTAL")).unwrap();
+    assert!(
+        total
+            .trim_end()
+            .ends_with(&format!(" {}", maps.lines().count())),
+        "{total}"
+    );
+}
