@@ -154,3 +154,55 @@ fn check(target: &support::Target, guarded: usize, difference: i64) {
         assert_eq!(guarded as u64, threads - 1);
     }
 }
+
+/// A vmmap report names its guards: every `STACK GUARD` row is a thread-stack-guard and every
+/// `MALLOC guard page` row a guard-page, counted from the report's own lines.
+#[test]
+fn vmmap_report_guards_map_to_the_same_kinds() {
+    let file =
+        support::repo().join("tests/fixtures/vmmap/vmmap_shared_library_demo_macos14.0_arm64.txt");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rows = |ty: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(ty) && l.contains('[') && l.contains("SM="))
+            .count() as u64
+    };
+    let out = tempfile::tempdir().unwrap();
+    let run = support::vmpipe()
+        .arg("run")
+        .arg(support::repo().join("pipelines/vmmap-report.toml"))
+        .arg("--input")
+        .arg(&file)
+        .arg("--out")
+        .arg(out.path())
+        .arg("-q")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let guards = Table::read(&out.path().join("guards.csv"));
+    let count = |kind: &str| {
+        guards
+            .rows
+            .iter()
+            .find(|r| guards.get(r, "kind") == kind)
+            .and_then(|r| guards.num(r, "count"))
+            .unwrap_or(0)
+    };
+    assert!(rows("STACK GUARD") > 0 && rows("MALLOC guard page") > 0);
+    assert_eq!(count("thread-stack-guard"), rows("STACK GUARD"));
+    assert_eq!(count("guard-page"), rows("MALLOC guard page"));
+    let regions = Table::read(&out.path().join("regions.csv"));
+    for r in &regions.rows {
+        let want = match regions.get(r, "region_type") {
+            "STACK GUARD" => "thread-stack-guard",
+            "MALLOC guard page" => "guard-page",
+            _ => "",
+        };
+        assert_eq!(regions.get(r, "guard"), want);
+    }
+}

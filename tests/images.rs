@@ -486,3 +486,56 @@ fn without_map_files_a_deleted_library_falls_back_to_its_path() {
             .contains("text")
     );
 }
+
+/// A vmmap report: every image region's `image` is its path and its `segment` is named from
+/// the report's own region type.
+#[test]
+fn vmmap_report_images_come_from_the_report() {
+    let file =
+        support::repo().join("tests/fixtures/vmmap/vmmap_shared_library_demo_macos14.0_arm64.txt");
+    let out = tempfile::tempdir().unwrap();
+    let run = support::vmpipe()
+        .arg("run")
+        .arg(support::repo().join("pipelines/vmmap-report.toml"))
+        .arg("--input")
+        .arg(&file)
+        .arg("--out")
+        .arg(out.path())
+        .arg("-q")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let regions = Table::read(&out.path().join("regions.csv"));
+    let mut checked = 0;
+    for r in &regions.rows {
+        let want = match regions.get(r, "region_type") {
+            "__TEXT" => "text",
+            "__DATA_CONST" | "__AUTH_CONST" => "relro",
+            "__DATA" | "__AUTH" | "__DATA_DIRTY" => "data",
+            "__LINKEDIT" => "linkedit",
+            _ => continue,
+        };
+        if regions.get(r, "path").is_empty() {
+            // e.g. "dyld shared cache combined __LINKEDIT": no one image to name.
+            assert_eq!(regions.get(r, "image"), "");
+            continue;
+        }
+        assert_eq!(regions.get(r, "segment"), want, "{r:?}");
+        assert_eq!(regions.get(r, "image"), regions.get(r, "path"));
+        assert!(regions.get(r, "path").starts_with('/'));
+        checked += 1;
+    }
+    assert!(checked > 50, "{checked}");
+    let images = Table::read(&out.path().join("images.csv"));
+    assert!(
+        images
+            .rows
+            .iter()
+            .all(|r| images.get(r, "attribution") == "vmmap")
+    );
+}
