@@ -1,7 +1,7 @@
 //! ABI views of vmpipe's data: processes, regions and options, borrowed for one call.
 
 use vmpipe_plugin::abi::{
-    self, EntryV1, ProcessV1, RegionV1, StrV1, ValueV1, process_status, region_kind,
+    self, EntryV1, ProcessV1, RegionV1, StrV1, ValueV1, ZoneV1, process_status, region_kind,
 };
 
 use crate::model::{ProcessStatus, Region, RegionKind, UsageField};
@@ -15,8 +15,56 @@ fn opt_i64(v: Option<u32>) -> i64 {
     v.map_or(-1, i64::from)
 }
 
-/// The process of `c`, borrowing its strings.
-pub fn process(c: &Collected, has_memory: bool) -> ProcessV1 {
+/// The reported malloc zones of `c`, borrowing their names.
+pub fn zones(c: &Collected) -> Vec<ZoneV1> {
+    use vmpipe_plugin::abi::zone_field as f;
+    let Some(v) = &c.vmmap else {
+        return Vec::new();
+    };
+    v.malloc_zones
+        .iter()
+        .map(|z| {
+            let mut present = 0;
+            let mut take = |v: Option<u64>, bit: u32| {
+                if v.is_some() {
+                    present |= bit;
+                }
+                v.unwrap_or(0)
+            };
+            let virtual_size = take(z.virtual_size, f::VIRTUAL);
+            let resident = take(z.resident, f::RESIDENT);
+            let dirty = take(z.dirty, f::DIRTY);
+            let swapped = take(z.swapped, f::SWAPPED);
+            let allocation_count = take(z.allocation_count, f::ALLOCATION_COUNT);
+            let bytes_allocated = take(z.bytes_allocated, f::BYTES_ALLOCATED);
+            let frag_size = take(z.dirty_swap_frag_size, f::FRAG_SIZE);
+            let region_count = take(z.region_count, f::REGION_COUNT);
+            if z.pct_frag.is_some() {
+                present |= f::PCT_FRAG;
+            }
+            if z.pct_full.is_some() {
+                present |= f::PCT_FULL;
+            }
+            ZoneV1 {
+                name: bytes(z.name.as_bytes()),
+                present,
+                virtual_size,
+                resident,
+                dirty,
+                swapped,
+                allocation_count,
+                bytes_allocated,
+                frag_size,
+                pct_frag: z.pct_frag.unwrap_or(0.0),
+                pct_full: z.pct_full.unwrap_or(0.0),
+                region_count,
+            }
+        })
+        .collect()
+}
+
+/// The process of `c`, borrowing its strings and `zones`.
+pub fn process(c: &Collected, has_memory: bool, zones: &[ZoneV1]) -> ProcessV1 {
     let p = &c.process;
     ProcessV1 {
         pid: p.pid,
@@ -33,6 +81,12 @@ pub fn process(c: &Collected, has_memory: bool) -> ProcessV1 {
         exe: p.exe.as_deref().map_or(StrV1::ABSENT, bytes),
         cmdline: bytes(&p.cmdline),
         has_memory: u32::from(has_memory),
+        zones: if zones.is_empty() {
+            std::ptr::null()
+        } else {
+            zones.as_ptr()
+        },
+        zones_len: zones.len(),
     }
 }
 

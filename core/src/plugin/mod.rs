@@ -222,7 +222,8 @@ impl Analyzers {
         let mut analysis = Analysis::new(self.schema.region_columns.len(), c.regions.len());
         let mut memory = c.memory.take();
         if !self.instances.is_empty() {
-            let process = marshal::process(c, c.live);
+            let zones = marshal::zones(c);
+            let process = marshal::process(c, c.live, &zones);
             let regions = marshal::regions(&c.regions);
             let mut errors = Vec::new();
             for (i, inst) in self.instances.iter().enumerate() {

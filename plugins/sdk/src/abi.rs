@@ -207,6 +207,64 @@ pub struct ProcessV1 {
     /// process. 0 for evidence (captures, reports), of whose memory only what was saved — if
     /// anything — can be read through [`HostV1::read_memory`].
     pub has_memory: u32,
+    /// The malloc zones a report gave for the process (vmmap's MALLOC ZONE table).
+    pub zones: *const ZoneV1,
+    /// Number of zones.
+    pub zones_len: usize,
+}
+
+/// Bits of [`ZoneV1::present`]: which figures the report gave.
+pub mod zone_field {
+    /// `virtual_size`.
+    pub const VIRTUAL: u32 = 1;
+    /// `resident`.
+    pub const RESIDENT: u32 = 2;
+    /// `dirty`.
+    pub const DIRTY: u32 = 4;
+    /// `swapped`.
+    pub const SWAPPED: u32 = 8;
+    /// `allocation_count`.
+    pub const ALLOCATION_COUNT: u32 = 16;
+    /// `bytes_allocated`.
+    pub const BYTES_ALLOCATED: u32 = 32;
+    /// `frag_size`.
+    pub const FRAG_SIZE: u32 = 64;
+    /// `pct_frag`.
+    pub const PCT_FRAG: u32 = 128;
+    /// `pct_full`.
+    pub const PCT_FULL: u32 = 256;
+    /// `region_count`.
+    pub const REGION_COUNT: u32 = 512;
+}
+
+/// One malloc zone as a report gave it (sizes in bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ZoneV1 {
+    /// The zone's name (`DefaultMallocZone_0x…`).
+    pub name: StrV1,
+    /// [`zone_field`] bits of the figures present.
+    pub present: u32,
+    /// Virtual size.
+    pub virtual_size: u64,
+    /// Resident size.
+    pub resident: u64,
+    /// Dirty size.
+    pub dirty: u64,
+    /// Swapped size.
+    pub swapped: u64,
+    /// Allocations.
+    pub allocation_count: u64,
+    /// Bytes allocated.
+    pub bytes_allocated: u64,
+    /// vmmap's DIRTY+SWAP FRAG SIZE.
+    pub frag_size: u64,
+    /// vmmap's `% FRAG`.
+    pub pct_frag: f64,
+    /// vmmap's `% FULL` (older reports).
+    pub pct_full: f64,
+    /// Regions of the zone.
+    pub region_count: u64,
 }
 
 /// Permission bits of [`RegionV1::perms`].

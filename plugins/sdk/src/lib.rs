@@ -68,7 +68,7 @@ mod view;
 pub use host::{EmitError, Host, MemoryError, Value};
 pub use options::{OptionValue, Options};
 pub use schema::{Column, ColumnType, Schema, Scope, Table};
-pub use view::{Process, ProcessStatus, Region, RegionKind};
+pub use view::{Process, ProcessStatus, Region, RegionKind, ReportedZone};
 
 /// The error type of analyzer methods: anything that can be shown to the user.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -206,6 +206,33 @@ pub enum ProcessStatus {
     Vanished,
 }
 
+/// A malloc zone as a report gave it (vmmap's MALLOC ZONE table); absent figures are `None`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportedZone {
+    /// The zone's name.
+    pub name: String,
+    /// Virtual size in bytes.
+    pub virtual_size: Option<u64>,
+    /// Resident bytes.
+    pub resident: Option<u64>,
+    /// Dirty bytes.
+    pub dirty: Option<u64>,
+    /// Swapped bytes.
+    pub swapped: Option<u64>,
+    /// Allocations.
+    pub allocation_count: Option<u64>,
+    /// Bytes allocated.
+    pub bytes_allocated: Option<u64>,
+    /// DIRTY+SWAP FRAG SIZE in bytes.
+    pub frag_size: Option<u64>,
+    /// `% FRAG`.
+    pub pct_frag: Option<f64>,
+    /// `% FULL`.
+    pub pct_full: Option<f64>,
+    /// Regions.
+    pub region_count: Option<u64>,
+}
+
 /// One process, borrowed from the host for the call.
 #[derive(Clone, Copy, Debug)]
 pub struct Process<'a> {
@@ -266,6 +293,35 @@ impl<'a> Process<'a> {
             abi::process_status::DENIED => ProcessStatus::Denied,
             _ => ProcessStatus::Vanished,
         }
+    }
+    /// The malloc zones a report gave for the process (vmmap's MALLOC ZONE table); empty for
+    /// live processes and captures.
+    pub fn reported_zones(&self) -> Vec<ReportedZone> {
+        if self.raw.zones.is_null() || self.raw.zones_len == 0 {
+            return Vec::new();
+        }
+        // SAFETY: the host lends `zones_len` zones for the duration of the call (`'a`).
+        let zones = unsafe { std::slice::from_raw_parts(self.raw.zones, self.raw.zones_len) };
+        zones
+            .iter()
+            .map(|z| {
+                let has = |bit: u32| z.present & bit != 0;
+                use abi::zone_field as f;
+                ReportedZone {
+                    name: String::from_utf8_lossy(self.bytes(z.name).unwrap_or(&[])).into_owned(),
+                    virtual_size: has(f::VIRTUAL).then_some(z.virtual_size),
+                    resident: has(f::RESIDENT).then_some(z.resident),
+                    dirty: has(f::DIRTY).then_some(z.dirty),
+                    swapped: has(f::SWAPPED).then_some(z.swapped),
+                    allocation_count: has(f::ALLOCATION_COUNT).then_some(z.allocation_count),
+                    bytes_allocated: has(f::BYTES_ALLOCATED).then_some(z.bytes_allocated),
+                    frag_size: has(f::FRAG_SIZE).then_some(z.frag_size),
+                    pct_frag: has(f::PCT_FRAG).then_some(z.pct_frag),
+                    pct_full: has(f::PCT_FULL).then_some(z.pct_full),
+                    region_count: has(f::REGION_COUNT).then_some(z.region_count),
+                }
+            })
+            .collect()
     }
     /// True for a live process of this machine: [`crate::Host::read_memory`] reads its memory
     /// and `/proc/PID` is this process. False for evidence (a capture, a report), of which
