@@ -117,9 +117,10 @@ impl Target {
         kill_process(pid, Signal::STOP).expect("SIGSTOP");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-            let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
-            if state == Some('T') {
+            // The name in stat may be any bytes: read bytes, take the letter after the last ')'.
+            let stat = std::fs::read(format!("/proc/{}/stat", self.pid())).unwrap();
+            let close = stat.iter().rposition(|&b| b == b')').unwrap_or(0);
+            if stat.get(close + 2) == Some(&b'T') {
                 return;
             }
             assert!(Instant::now() < deadline, "target did not stop");

@@ -23,7 +23,7 @@ const REPORT_KEYS: &[&str] = &["type", "path", "processes", "pids", "name"];
 const DETAILS: &[&str] = &["maps", "smaps"];
 const ANALYZER_KEYS: &[&str] = &["use", "options"];
 const SINK_TYPES: &[&str] = &["csv", "text"];
-const CSV_KEYS: &[&str] = &["type", "dir"];
+const CSV_KEYS: &[&str] = &["type", "dir", "formula_guard"];
 const TEXT_KEYS: &[&str] = &["type", "path", "top", "style"];
 const STYLES: &[&str] = &["summary", "vmmap"];
 /// The most processes a text ranking may list.
@@ -411,6 +411,17 @@ impl Checker<'_> {
             match kind.as_deref() {
                 Some("csv") => {
                     self.only_keys(table, CSV_KEYS, "a csv [[sink]]");
+                    let formula_guard = match find(table, "formula_guard") {
+                        Some((_, g)) => match g.get_ref() {
+                            DeValue::Boolean(b) => *b,
+                            _ => {
+                                self.wrong_type(g, "formula_guard", "a boolean");
+                                ok = false;
+                                true
+                            }
+                        },
+                        None => true,
+                    };
                     match find(table, "dir") {
                         Some((_, d)) => match self.string(d, "dir") {
                             Some("") => {
@@ -424,7 +435,7 @@ impl Checker<'_> {
                                     ok = false;
                                 }
                                 dirs.push(dir.clone());
-                                out.push(SinkConfig::Csv { dir });
+                                out.push(SinkConfig::Csv { dir, formula_guard });
                             }
                             None => ok = false,
                         },
@@ -624,7 +635,10 @@ top = 5
         assert_eq!(
             p.sinks,
             vec![
-                SinkConfig::Csv { dir: "out".into() },
+                SinkConfig::Csv {
+                    dir: "out".into(),
+                    formula_guard: true
+                },
                 SinkConfig::Text {
                     path: None,
                     top: 5,

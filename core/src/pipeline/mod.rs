@@ -14,6 +14,7 @@
 //! [[sink]]                 # one or more
 //! type = "csv"
 //! dir = "vmpipe-out/all-procs"
+//! formula_guard = true     # default: `'` before text cells a spreadsheet would run
 //! [[sink]]
 //! type = "text"
 //! path = "-"               # "-" is standard output (default)
@@ -119,6 +120,8 @@ pub enum SinkConfig {
     Csv {
         /// Output directory (created if missing).
         dir: PathBuf,
+        /// Neutralise text cells a spreadsheet would run as formulas (default true).
+        formula_guard: bool,
     },
     /// A report a person reads.
     Text {
@@ -146,7 +149,7 @@ impl Pipeline {
     pub fn redirect_output(&mut self, dir: &Path) {
         for sink in &mut self.sinks {
             match sink {
-                SinkConfig::Csv { dir: d } => *d = dir.to_path_buf(),
+                SinkConfig::Csv { dir: d, .. } => *d = dir.to_path_buf(),
                 SinkConfig::Text { path: Some(p), .. } => {
                     let name = p
                         .file_name()

@@ -11,6 +11,15 @@
 //!
 //! [`unescape`] turns a cell back into the exact bytes.
 //!
+//! # Formulas
+//!
+//! Spreadsheets run a cell that begins with `=`, `+`, `-` or `@` (and some with a tab or CR)
+//! as a formula, and these CSV files are opened in spreadsheets. So, by default, every text
+//! cell that begins with one of `= + - @ \t \r '` gets a `'` in front (the spreadsheet
+//! convention for "this is text"); [`unguard`] removes it again. A CSV sink with
+//! `formula_guard = false` writes cells without it. Numbers, addresses and vmpipe's own fixed
+//! vocabularies (permissions such as `---p`) are never guarded: no process chooses them.
+//!
 //! # Numbers
 //!
 //! Byte counts are plain decimal integers, addresses `0x` + lowercase hex, absent values an
@@ -37,6 +46,22 @@ pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(&[b'\\', b'x', hex_digit(b >> 4), hex_digit(b & 15)]);
         }
     }
+}
+
+/// The first bytes that make a spreadsheet read a cell as a formula (plus `'` itself, so that
+/// guarding stays reversible).
+pub const FORMULA_STARTS: &[u8] = b"=+-@\t\r'";
+
+/// Guards the cell that starts at `start` in `out` (see the module docs).
+pub fn guard_from(out: &mut Vec<u8>, start: usize) {
+    if out.get(start).is_some_and(|b| FORMULA_STARTS.contains(b)) {
+        out.insert(start, b'\'');
+    }
+}
+
+/// The cell as written before the formula guard: without the `'` the guard put in front.
+pub fn unguard(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
 }
 
 /// `escape_into` to a new string.
@@ -190,6 +215,30 @@ mod tests {
         let shown = display(b"evil\x1b[2J\r\nroot\x9b\xc2\x9bok");
         assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
         assert_eq!(shown, "evil\\x1b[2J\\x0d\\x0aroot\\x9b\\u{9b}ok");
+    }
+
+    #[test]
+    fn guarded_cells_read_back() {
+        for raw in [
+            &b"=1+2"[..],
+            b"+x",
+            b"-rf",
+            b"@SUM(A1)",
+            b"\tx",
+            b"\rx",
+            b"'quoted",
+            b"plain",
+            b"",
+        ] {
+            let mut out = Vec::new();
+            escape_into(raw, &mut out);
+            guard_from(&mut out, 0);
+            let cell = String::from_utf8(out).unwrap();
+            if raw.first().is_some_and(|b| FORMULA_STARTS.contains(b)) {
+                assert!(cell.starts_with('\''), "{cell}");
+            }
+            assert_eq!(unescape(unguard(&cell)).as_deref(), Some(raw));
+        }
     }
 
     #[test]

@@ -130,6 +130,8 @@ pub const ERROR_COLUMNS: &[&str] = &["pid", "process", "stage", "plugin", "error
 struct Row {
     buf: Vec<u8>,
     ends: Vec<usize>,
+    /// Put `'` in front of text cells a spreadsheet would run as formulas.
+    formula_guard: bool,
 }
 
 impl Row {
@@ -145,7 +147,11 @@ impl Row {
         self.end();
     }
     fn escaped(&mut self, b: &[u8]) {
+        let start = self.buf.len();
         cell::escape_into(b, &mut self.buf);
+        if self.formula_guard {
+            cell::guard_from(&mut self.buf, start);
+        }
         self.end();
     }
     fn int(&mut self, v: u64) {
@@ -229,8 +235,14 @@ pub struct CsvSink {
 }
 
 impl CsvSink {
-    /// Creates `dir` if needed and starts every file of a run with `schema`.
-    pub fn create(dir: &Path, schema: &RunSchema) -> Result<CsvSink, SinkError> {
+    /// Creates `dir` if needed and starts every file of a run with `schema`; `formula_guard`
+    /// neutralises text cells a spreadsheet would run (see [`cell`]).
+    pub fn create(
+        dir: &Path,
+        schema: &RunSchema,
+        formula_guard: bool,
+    ) -> Result<CsvSink, SinkError> {
+        super::output_path::refuse_planted_link(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
         let mut region_columns: Vec<&str> = REGION_COLUMNS.to_vec();
         region_columns.extend(schema.region_columns.iter().map(|(_, c)| c.name.as_str()));
@@ -243,7 +255,10 @@ impl CsvSink {
                 .iter()
                 .map(|(_, t)| Table::create(dir, &format!("{}.csv", t.name), &table_header(t)))
                 .collect::<Result<_, _>>()?,
-            row: Row::default(),
+            row: Row {
+                formula_guard,
+                ..Row::default()
+            },
         })
     }
 

@@ -7,6 +7,7 @@
 mod atomic_file;
 pub mod cell;
 pub mod csv;
+mod output_path;
 pub mod text;
 
 use std::path::PathBuf;
@@ -30,6 +31,16 @@ pub enum SinkError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// The output path is a symbolic link someone else planted (root only).
+    #[error(
+        "refusing to write through {path}: it is a symbolic link owned by uid {owner}, and vmpipe runs as root (remove it, or choose another output path)"
+    )]
+    PlantedLink {
+        /// The link.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
     },
 }
 
@@ -76,7 +87,9 @@ pub fn open(
     source: &str,
 ) -> Result<Box<dyn Sink>, SinkError> {
     Ok(match config {
-        SinkConfig::Csv { dir } => Box::new(csv::CsvSink::create(dir, schema)?),
+        SinkConfig::Csv { dir, formula_guard } => {
+            Box::new(csv::CsvSink::create(dir, schema, *formula_guard)?)
+        }
         SinkConfig::Text { path, top, style } => Box::new(text::TextSink::create(
             path.as_deref(),
             *top,

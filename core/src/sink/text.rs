@@ -61,6 +61,7 @@ impl TextSink {
     ) -> Result<TextSink, SinkError> {
         let file = match path {
             Some(p) => {
+                super::output_path::refuse_planted_link(p)?;
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
                 }

@@ -27,8 +27,9 @@ use thiserror::Error;
 
 /// The most bytes of process files read from one capture.
 pub const MAX_TOTAL: u64 = 4 << 30;
-/// The largest single process file read.
-pub const MAX_FILE: u64 = 1 << 30;
+/// The largest single process file read (a process at `vm.max_map_count` has about 72 MiB of
+/// smaps).
+pub const MAX_FILE: u64 = 256 << 20;
 /// The most entries (files and directories) examined.
 pub const MAX_ENTRIES: u64 = 2_000_000;
 /// The most bytes decompressed from an archive, relevant or not.
