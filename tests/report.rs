@@ -148,3 +148,61 @@ fn a_live_process_is_shown_in_vmmaps_layout() {
         "{total}"
     );
 }
+
+/// The MALLOC ZONE rows of every report are in `malloc_zones.csv`, name for name and figure for
+/// figure (read from the report's lines with a plain split).
+#[test]
+fn malloc_zone_tables_become_malloc_zones_rows() {
+    let mut compared = 0;
+    for file in fixtures() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+        let Some(head) = lines.iter().position(|l| l.starts_with("MALLOC ZONE")) else {
+            continue;
+        };
+        // Zone rows: between the first rule line after the header and the next rule line.
+        let rows: Vec<Vec<&str>> = lines[head + 1..]
+            .iter()
+            .skip_while(|l| !l.starts_with("==="))
+            .skip(1)
+            .take_while(|l| !l.starts_with("===") && !l.trim().is_empty())
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        if rows.is_empty() || file.to_string_lossy().contains("DAMAGED") {
+            continue;
+        }
+        let out = tempfile::tempdir().unwrap();
+        let run = support::vmpipe()
+            .arg("run")
+            .arg(support::repo().join("pipelines/vmmap-report.toml"))
+            .arg("--input")
+            .arg(&file)
+            .arg("--out")
+            .arg(out.path())
+            .arg("-q")
+            .stdout(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let zones = support::Table::read(&out.path().join("malloc_zones.csv"));
+        assert_eq!(zones.rows.len(), rows.len(), "{}", file.display());
+        for (printed, row) in rows.iter().zip(&zones.rows) {
+            assert_eq!(zones.get(row, "zone"), printed[0]);
+            assert_eq!(zones.get(row, "status"), "reported");
+            // The allocation count is printed as a plain integer: it must be among the row's
+            // figures, exactly.
+            let count = zones.get(row, "allocation_count");
+            assert!(
+                printed[1..].contains(&count),
+                "{}: {count} not in {printed:?}",
+                file.display()
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared >= 3, "only {compared} reports had zones");
+}

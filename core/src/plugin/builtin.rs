@@ -27,6 +27,10 @@ pub const BUILTINS: &[Builtin] = &[
         name: "share-modes",
         entry: share_modes::vmpipe_plugin_v1,
     },
+    Builtin {
+        name: "malloc-zones",
+        entry: malloc_zones::vmpipe_plugin_v1,
+    },
 ];
 
 /// The built-in called `name`.
