@@ -151,3 +151,36 @@ fn help_shows_examples() {
     assert!(text.contains("vmpipe run pipelines/all-procs.toml"));
     assert!(text.contains("--pid"));
 }
+
+#[test]
+fn a_progress_bar_only_on_a_terminal_and_never_with_quiet() {
+    support::require_tool("script", "bsdutils");
+    let out = tempfile::tempdir().unwrap();
+    let cmd = |quiet: &str| {
+        format!(
+            "{} run {} --out {} {quiet}",
+            env!("CARGO_BIN_EXE_vmpipe"),
+            repo().join("pipelines/maps-only.toml").display(),
+            out.path().display()
+        )
+    };
+    // `script` gives vmpipe a terminal.
+    let tty = std::process::Command::new("script").args(["-qec", &cmd(""), "/dev/null"]).output().unwrap();
+    assert!(tty.status.success());
+    let seen = String::from_utf8_lossy(&tty.stdout);
+    // The bar: "N/M processes" followed by its gauge.
+    let bar = |text: &str| text.contains(" processes ░") || text.contains(" processes █");
+    assert!(bar(&seen), "no bar on a terminal: {seen}");
+    let quiet = std::process::Command::new("script").args(["-qec", &cmd("--quiet"), "/dev/null"]).output().unwrap();
+    assert!(!bar(&String::from_utf8_lossy(&quiet.stdout)), "a bar despite --quiet");
+    // Not a terminal: no bar, only the summary line.
+    let piped = vmpipe()
+        .arg("run")
+        .arg(repo().join("pipelines/maps-only.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(!err.contains('\u{1b}') && !bar(&err), "{err}");
+}

@@ -16,13 +16,25 @@ use crate::sink::{RunOutput, Sink, SinkError};
 use crate::source::{Collected, Source, SourceError};
 use crate::summary::RunSummary;
 
+/// Something told how far a run has come (a progress bar).
+pub trait Progress: Send + Sync {
+    /// The run will go through `total` processes.
+    fn start(&self, total: u64);
+    /// `n` more processes are done.
+    fn advance(&self, n: u64);
+    /// The run is over.
+    fn finish(&self);
+}
+
 /// How the engine runs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct EngineOptions {
     /// Worker threads; `None` is one per core.
     pub threads: Option<usize>,
     /// Processes collected per batch (0 picks a default).
     pub batch: usize,
+    /// Told how far the run has come.
+    pub progress: Option<std::sync::Arc<dyn Progress>>,
 }
 
 /// Why a run failed.
@@ -46,10 +58,18 @@ pub enum EngineError {
 }
 
 /// Collects and analyzes one batch in parallel; the result is in pid order.
-fn collect_batch(source: &dyn Source, analyzers: &Analyzers, pids: &[u32]) -> Vec<Collected> {
+fn collect_batch(
+    source: &dyn Source,
+    analyzers: &Analyzers,
+    pids: &[u32],
+    progress: Option<&dyn Progress>,
+) -> Vec<Collected> {
     pids.par_iter()
         .with_max_len(1)
         .filter_map(|&pid| {
+            if let Some(p) = progress {
+                p.advance(1);
+            }
             let mut c = source.collect(pid)?;
             // Analyzers run inside this process's task; afterwards its memory handle is
             // dropped, so open descriptors stay bounded by the batch size.
@@ -101,12 +121,18 @@ pub fn run(
         ..RunSummary::default()
     };
     let mut chunks = pids.chunks(batch);
+    let progress = options.progress.as_deref();
+    if let Some(p) = progress {
+        p.start(pids.len() as u64);
+    }
     pool.install(|| -> Result<(), SinkError> {
-        let mut pending = chunks.next().map(|c| collect_batch(source, analyzers, c));
+        let mut pending = chunks
+            .next()
+            .map(|c| collect_batch(source, analyzers, c, progress));
         while let Some(current) = pending.take() {
             let next = chunks.next();
             let (collected, written) = rayon::join(
-                || next.map(|c| collect_batch(source, analyzers, c)),
+                || next.map(|c| collect_batch(source, analyzers, c, progress)),
                 || write_batch(current, &mut sinks, &mut summary),
             );
             written?;
@@ -114,6 +140,9 @@ pub fn run(
         }
         Ok(())
     })?;
+    if let Some(p) = progress {
+        p.finish();
+    }
     let (rows, errors) = analyzers.finish();
     summary.errors += errors.len() as u64;
     summary.elapsed = started.elapsed();

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod model;
 pub mod pipeline;
 pub mod plugin;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod sink;

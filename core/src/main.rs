@@ -202,8 +202,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            let progress = if quiet {
+                None
+            } else {
+                vmpipe::progress::Bar::on_terminal()
+                    .map(|b| std::sync::Arc::new(b) as std::sync::Arc<dyn vmpipe::engine::Progress>)
+            };
             let options = EngineOptions {
                 threads: threads.map(usize::from),
+                progress,
                 ..EngineOptions::default()
             };
             match run::run(&p, &analyzers, options) {
