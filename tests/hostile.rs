@@ -374,3 +374,75 @@ fn plugins_are_never_loaded_from_the_current_directory_implicitly() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `/proc/PID/mem` refused while the map is readable (what Yama's ptrace_scope=1 gives):
+/// built here in a private mount namespace by covering the file with a root-only one. The
+/// sweep succeeds and says, per finding, that the bytes could not be read.
+#[test]
+fn unreadable_process_memory_is_said_per_finding_and_the_run_succeeds() {
+    support::require_root("it bind-mounts in a new mount namespace and runs as nobody");
+    support::require_tool("unshare", "util-linux");
+    support::require_tool("setpriv", "util-linux");
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let target = start_target("injtarget", |_| Vec::new(), &nobody);
+    target.stop();
+    let dir = tempfile::tempdir().unwrap();
+    support::set_mode(dir.path(), 0o777);
+    let lib = dir.path().join("libmalfind.so");
+    std::fs::copy(support::malfind(), &lib).unwrap();
+    support::set_mode(&lib, 0o755);
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[source]\ntype = \"live\"\n[[analyzer]]\nuse = {:?}\n[[sink]]\ntype = \"csv\"\ndir = {:?}\n",
+            lib.to_str().unwrap(),
+            dir.path().join("out").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    support::set_mode(&file, 0o644);
+    let cover = dir.path().join("cover");
+    std::fs::write(&cover, "").unwrap();
+    support::set_mode(&cover, 0o000);
+    let pid = target.pid().to_string();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" \"/proc/$2/mem\" && shift 2 && exec \"$@\"")
+        .arg("sh")
+        .arg(&cover)
+        .arg(&pid)
+        .args(nobody)
+        .arg(env!("CARGO_BIN_EXE_vmpipe"))
+        .arg("run")
+        .arg(&file)
+        .args(["-q", "--pid", &pid])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let findings = Table::read(&dir.path().join("out/findings.csv"));
+    let rows = findings.rows_for(target.pid());
+    assert_eq!(
+        rows.len(),
+        2,
+        "both injected regions are still found from the map"
+    );
+    for r in rows {
+        assert_eq!(findings.get(r, "first_bytes_hex"), "");
+        assert_eq!(
+            findings.get(r, "looks_like"),
+            "unread: reading process memory was refused"
+        );
+    }
+    let procs = Table::read(&dir.path().join("out/processes.csv"));
+    assert_eq!(procs.get(procs.rows_for(target.pid())[0], "status"), "ok");
+}
