@@ -165,14 +165,23 @@ fn a_progress_bar_only_on_a_terminal_and_never_with_quiet() {
         )
     };
     // `script` gives vmpipe a terminal.
-    let tty = std::process::Command::new("script").args(["-qec", &cmd(""), "/dev/null"]).output().unwrap();
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &cmd(""), "/dev/null"])
+        .output()
+        .unwrap();
     assert!(tty.status.success());
     let seen = String::from_utf8_lossy(&tty.stdout);
     // The bar: "N/M processes" followed by its gauge.
     let bar = |text: &str| text.contains(" processes ░") || text.contains(" processes █");
     assert!(bar(&seen), "no bar on a terminal: {seen}");
-    let quiet = std::process::Command::new("script").args(["-qec", &cmd("--quiet"), "/dev/null"]).output().unwrap();
-    assert!(!bar(&String::from_utf8_lossy(&quiet.stdout)), "a bar despite --quiet");
+    let quiet = std::process::Command::new("script")
+        .args(["-qec", &cmd("--quiet"), "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        !bar(&String::from_utf8_lossy(&quiet.stdout)),
+        "a bar despite --quiet"
+    );
     // Not a terminal: no bar, only the summary line.
     let piped = vmpipe()
         .arg("run")

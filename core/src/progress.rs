@@ -17,8 +17,9 @@ impl Bar {
             return None;
         }
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} {pos}/{len} processes {bar:30} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style =
+            ProgressStyle::with_template("{spinner} {pos}/{len} processes {bar:30} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Some(Bar(bar))
     }

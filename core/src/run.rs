@@ -11,6 +11,7 @@ use crate::plugin::{Analyzers, PluginErrors, PluginSearch};
 use crate::sink::{self, SinkError};
 use crate::source::Source;
 use crate::source::capture::{Capture, CaptureError};
+#[cfg(not(target_os = "macos"))]
 use crate::source::linux::LiveLinux;
 use crate::source::vmmap_reports::{ReportsError, VmmapReports};
 use crate::summary::RunSummary;
@@ -64,6 +65,25 @@ pub enum RunError {
     },
 }
 
+/// The live source of this operating system.
+#[cfg(not(target_os = "macos"))]
+fn live(
+    selection: &crate::source::Selection,
+    detail: crate::source::linux::Detail,
+) -> Box<dyn Source> {
+    Box::new(LiveLinux::new(detail, selection.clone()))
+}
+
+/// The live source of this operating system (macOS: every region with its residency; the
+/// `detail` setting is a Linux cost trade-off and does not apply).
+#[cfg(target_os = "macos")]
+fn live(
+    selection: &crate::source::Selection,
+    _detail: crate::source::linux::Detail,
+) -> Box<dyn Source> {
+    Box::new(crate::source::macos::LiveMacos::new(selection.clone()))
+}
+
 /// Loads and checks a pipeline file, including that every analyzer it names can be found.
 pub fn load(path: &Path, search: &PluginSearch) -> Result<Pipeline, PipelineError> {
     let base = path.parent().unwrap_or(Path::new("."));
@@ -88,9 +108,7 @@ pub fn run(
     options: EngineOptions,
 ) -> Result<RunOutcome, RunError> {
     let source: Box<dyn Source> = match &pipeline.source {
-        SourceConfig::Live { selection, detail } => {
-            Box::new(LiveLinux::new(*detail, selection.clone()))
-        }
+        SourceConfig::Live { selection, detail } => live(selection, *detail),
         SourceConfig::Capture { path, selection } => {
             let path = path.as_deref().ok_or(RunError::NoInput("capture"))?;
             Box::new(Capture::open(path, selection.clone())?)

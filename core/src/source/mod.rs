@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod linux;
+pub mod macos;
 mod memory;
 mod selection;
 pub mod vmmap;
