@@ -206,3 +206,70 @@ fn malloc_zone_tables_become_malloc_zones_rows() {
     }
     assert!(compared >= 3, "only {compared} reports had zones");
 }
+
+/// Round trip: a report rendered by `vmpipe report` parses back to the same regions and the
+/// same Summary as the original.
+#[test]
+fn rendered_reports_parse_back_to_the_same_facts() {
+    use vmpipe::source::vmmap::parse;
+    let mut checked = 0;
+    for file in fixtures() {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains("DAMAGED") {
+            continue;
+        }
+        let original = parse(&std::fs::read(&file).unwrap()).unwrap();
+        let out = support::vmpipe().arg("report").arg(&file).output().unwrap();
+        assert!(out.status.success());
+        let again = parse(&out.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let key = |r: &vmpipe::source::vmmap::VmmapRegion| {
+            (
+                r.start,
+                r.end,
+                r.region_type.clone(),
+                r.prot,
+                r.max_prot,
+                r.share_mode.clone(),
+                r.vsize,
+                r.resident,
+                r.dirty,
+                r.swap,
+            )
+        };
+        let mut a: Vec<_> = original.regions.iter().map(key).collect();
+        let mut b: Vec<_> = again.regions.iter().map(key).collect();
+        a.sort();
+        b.sort();
+        let only_a: Vec<_> = a.iter().filter(|x| !b.contains(x)).take(3).collect();
+        let only_b: Vec<_> = b.iter().filter(|x| !a.contains(x)).take(3).collect();
+        assert!(
+            a == b,
+            "{name}: regions: {} vs {}; only in the original {only_a:?}; only in the rendering {only_b:?}",
+            a.len(),
+            b.len()
+        );
+        let sum = |rows: &[vmpipe::source::vmmap::SummaryRow]| {
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.region_type.clone(),
+                        r.virtual_size,
+                        r.resident,
+                        r.region_count,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        // A report without a Summary (an excerpt) gets one computed from its regions.
+        if !original.summary.is_empty() {
+            assert_eq!(
+                sum(&original.summary),
+                sum(&again.summary),
+                "{name}: summary"
+            );
+        }
+        assert_eq!(again.header.pid, original.header.pid);
+        checked += 1;
+    }
+    assert!(checked >= 10);
+}

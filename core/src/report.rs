@@ -18,7 +18,7 @@
 //! | the ELF parts    | image-attribution's `segment` (`text`, `rodata+eh_frame`, `data+bss`, …) |
 //! | `shared memory`, `memfd`, `mapped file`, `[vdso]`, `[vvar]`, `[vsyscall]`, `anon inode`, `anonymous` | by what backs the region |
 //!
-//! Sizes are printed as vmmap prints them: `0K`, bare bytes for uneven values below 10000,
+//! Sizes are printed as vmmap prints them: `0K`, bare bytes for uneven values below 4096,
 //! whole K below 10000K,
 //! then M, G, T with one decimal. Every name and path is escaped for the terminal.
 
@@ -35,8 +35,9 @@ pub fn size(bytes: u64) -> String {
     let b = bytes as f64;
     if bytes == 0 {
         "0K".into()
-    } else if bytes < 10000 && bytes % 1024 != 0 {
-        // A report's small, uneven sums (`2784` in a Summary) are printed in bytes.
+    } else if bytes < 4096 && bytes % 1024 != 0 {
+        // Uneven values below a page are printed in bytes (`2784`, `4032` in the fixtures;
+        // 6280 bytes print as `6K`).
         bytes.to_string()
     } else if (b / K).round() < 10000.0 {
         format!("{}K", (b / K).round() as u64)
@@ -209,6 +210,8 @@ fn summary_table(
     let mut rule = format!("{:<30}", "===========");
     for &k in &shown {
         let (a, b) = SUMMARY_COLUMNS[k];
+        // A -pages report labels its columns PAGES.
+        let b = if page.is_some() { "PAGES" } else { b };
         let _ = write!(top, " {a:>9}");
         let _ = write!(second, " {b:>9}");
         let _ = write!(rule, " {:>9}", "=======");
@@ -311,13 +314,29 @@ pub fn render(c: &Collected, schema: &RunSchema, source: &str, out: &mut String)
     let types: Vec<String> = (0..c.regions.len())
         .map(|i| region_type(&cols, &c.regions, i))
         .collect();
+    // Only the columns the source has (a `-resident` report has no DIRTY or SWAP; a maps-only
+    // sweep only VSIZE).
+    let has_rss = c
+        .regions
+        .iter()
+        .any(|r| r.usage.get(UsageField::Rss).is_some());
+    let has_dirty = c.regions.iter().any(|r| dirty(r).is_some());
+    let has_swap = c
+        .regions
+        .iter()
+        .any(|r| r.usage.get(UsageField::Swap).is_some());
     for (title, writable) in [("Non-writable", false), ("Writable", true)] {
         let _ = writeln!(out, "\n==== {title} regions for process {}", p.pid);
-        let _ = writeln!(
-            out,
-            "{:<22} {:>16}-{:<16} [{:>6} {:>6} {:>6} {:>6}] PRT/MAX SHRMOD PURGE    REGION DETAIL",
-            "REGION TYPE", "START", "END", "VSIZE", "RSDNT", "DIRTY", "SWAP"
+        let mut head = format!(
+            "{:<22} {:>16}-{:<16} [{:>6}",
+            "REGION TYPE", "START", "END", "VSIZE"
         );
+        for (name, on) in [("RSDNT", has_rss), ("DIRTY", has_dirty), ("SWAP", has_swap)] {
+            if on {
+                let _ = write!(head, " {name:>6}");
+            }
+        }
+        let _ = writeln!(out, "{head}] PRT/MAX SHRMOD PURGE    REGION DETAIL");
         for (i, r) in c
             .regions
             .iter()
@@ -332,15 +351,21 @@ pub fn render(c: &Collected, schema: &RunSchema, source: &str, out: &mut String)
                 .and_then(|x| x.purge.as_deref())
                 .map(|x| format!("PURGE={x}"))
                 .unwrap_or_default();
+            let mut sizes = format!("{:>6}", sized(r.size(), page));
+            for (v, on) in [
+                (r.usage.get(UsageField::Rss), has_rss),
+                (dirty(r), has_dirty),
+                (r.usage.get(UsageField::Swap), has_swap),
+            ] {
+                if on {
+                    let _ = write!(sizes, " {:>6}", opt(v, page));
+                }
+            }
             let line = format!(
-                "{:<22} {:016x}-{:016x} [{:>6} {:>6} {:>6} {:>6}] {}/{} {:<6} {:<8} {}",
+                "{:<22} {:016x}-{:016x} [{sizes}] {}/{} {:<6} {:<8} {}",
                 cell::display(types[i].as_bytes()),
                 r.start,
                 r.end,
-                sized(r.size(), page),
-                opt(r.usage.get(UsageField::Rss), page),
-                opt(dirty(r), page),
-                opt(r.usage.get(UsageField::Swap), page),
                 String::from_utf8_lossy(prt),
                 String::from_utf8_lossy(&max),
                 share_mode(&cols, r, i),
@@ -500,7 +525,10 @@ mod tests {
         for (bytes, shown) in [
             (0, "0K"),
             (2784, "2784"),
+            (4032, "4032"),
             (4096, "4K"),
+            (6280, "6K"),
+            (8928, "9K"),
             (512, "512"),
             (24 * 1024, "24K"),
             (8192 * 1024, "8192K"),

@@ -259,3 +259,24 @@ mod tests {
         assert_eq!(human(150 * 1024 * 1024), "150M");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any bytes survive a cell: escape, guard, then unguard and unescape give them back.
+        #[test]
+        fn any_bytes_survive_a_cell(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut out = Vec::new();
+            escape_into(&bytes, &mut out);
+            guard_from(&mut out, 0);
+            let cell = String::from_utf8(out).expect("cells are UTF-8");
+            prop_assert_eq!(unescape(unguard(&cell)), Some(bytes.clone()));
+            // And the report's form has no control character.
+            prop_assert!(!display(&bytes).chars().any(char::is_control));
+        }
+    }
+}

@@ -262,3 +262,73 @@ mod tests {
         assert!(Arc::ptr_eq(a, b));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A maps line as the kernel prints it (`show_map_vma`): `%08lx-%08lx %c%c%c%c %08llx
+    /// %02x:%02x %lu `, padded to the path column, a newline in the path as `\012`.
+    fn render(l: &MapsLine<'_>) -> Vec<u8> {
+        let p = l.perms.as_bytes();
+        let mut line = format!(
+            "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
+            l.start,
+            l.end,
+            p[0] as char,
+            p[1] as char,
+            p[2] as char,
+            p[3] as char,
+            l.offset,
+            l.dev_major,
+            l.dev_minor,
+            l.inode
+        )
+        .into_bytes();
+        if !l.path.is_empty() {
+            while line.len() < 73 {
+                line.push(b' ');
+            }
+            for &b in l.path {
+                if b == b'\n' {
+                    line.extend_from_slice(b"\\012");
+                } else {
+                    line.push(b);
+                }
+            }
+        }
+        line
+    }
+
+    fn path() -> impl Strategy<Value = Vec<u8>> {
+        // Absolute paths of any bytes but NUL; a name may not start with a space only because
+        // the kernel's own padding would swallow it (every real path starts with '/').
+        proptest::collection::vec(1u8..=255, 0..64).prop_map(|mut v| {
+            v.retain(|&b| b != b'\\');
+            v.insert(0, b'/');
+            v
+        })
+    }
+
+    proptest! {
+        /// Render as the kernel does, parse: the same region.
+        #[test]
+        fn kernel_lines_parse_back(
+            start in any::<u64>(), len in any::<u64>(), bits in 0u8..16, offset in any::<u64>(),
+            major in 0u32..4096, minor in 0u32..(1 << 20), inode in any::<u64>(),
+            anonymous in any::<bool>(), path in path()
+        ) {
+            let end = start.saturating_add(len);
+            let perms = Perms { read: bits & 1 != 0, write: bits & 2 != 0, exec: bits & 4 != 0, shared: bits & 8 != 0 };
+            let path = if anonymous { Vec::new() } else { path };
+            let want = MapsLine { start, end, perms, offset, dev_major: major, dev_minor: minor, inode, path: &path };
+            let line = render(&want);
+            let parsed = parse_line(&line).expect("a kernel line parses");
+            prop_assert_eq!((parsed.start, parsed.end, parsed.perms, parsed.offset), (start, end, perms, offset));
+            prop_assert_eq!((parsed.dev_major, parsed.dev_minor, parsed.inode), (major, minor, inode));
+            prop_assert_eq!(&*decode_path(parsed.path), path.as_slice());
+        }
+    }
+}
