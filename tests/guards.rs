@@ -167,23 +167,7 @@ fn vmmap_report_guards_map_to_the_same_kinds() {
             .filter(|l| l.starts_with(ty) && l.contains('[') && l.contains("SM="))
             .count() as u64
     };
-    let out = tempfile::tempdir().unwrap();
-    let run = support::vmpipe()
-        .arg("run")
-        .arg(support::repo().join("pipelines/vmmap-report.toml"))
-        .arg("--input")
-        .arg(&file)
-        .arg("--out")
-        .arg(out.path())
-        .arg("-q")
-        .stdout(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = support::run_offline("vmmap-report.toml", &file);
     let guards = Table::read(&out.path().join("guards.csv"));
     let count = |kind: &str| {
         guards

@@ -493,23 +493,7 @@ fn without_map_files_a_deleted_library_falls_back_to_its_path() {
 fn vmmap_report_images_come_from_the_report() {
     let file =
         support::repo().join("tests/fixtures/vmmap/vmmap_shared_library_demo_macos14.0_arm64.txt");
-    let out = tempfile::tempdir().unwrap();
-    let run = support::vmpipe()
-        .arg("run")
-        .arg(support::repo().join("pipelines/vmmap-report.toml"))
-        .arg("--input")
-        .arg(&file)
-        .arg("--out")
-        .arg(out.path())
-        .arg("-q")
-        .stdout(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = support::run_offline("vmmap-report.toml", &file);
     let regions = Table::read(&out.path().join("regions.csv"));
     let mut checked = 0;
     for r in &regions.rows {

@@ -171,23 +171,7 @@ fn malloc_zone_tables_become_malloc_zones_rows() {
         if rows.is_empty() || file.to_string_lossy().contains("DAMAGED") {
             continue;
         }
-        let out = tempfile::tempdir().unwrap();
-        let run = support::vmpipe()
-            .arg("run")
-            .arg(support::repo().join("pipelines/vmmap-report.toml"))
-            .arg("--input")
-            .arg(&file)
-            .arg("--out")
-            .arg(out.path())
-            .arg("-q")
-            .stdout(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        let out = support::run_offline("vmmap-report.toml", &file);
         let zones = support::Table::read(&out.path().join("malloc_zones.csv"));
         assert_eq!(zones.rows.len(), rows.len(), "{}", file.display());
         for (printed, row) in rows.iter().zip(&zones.rows) {

@@ -368,3 +368,27 @@ pub fn malfind() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| build_plugin(&["-p", "vmpipe-malfind"], "libmalfind.so"))
 }
+
+/// Runs the shipped pipeline `pipelines/NAME` over the evidence at `input` into a fresh
+/// directory, asserting success; returns the directory (CSV files in it).
+pub fn run_offline(pipeline: &str, input: &Path) -> tempfile::TempDir {
+    let out = tempfile::tempdir().expect("temp dir");
+    let run = vmpipe()
+        .arg("run")
+        .arg(repo().join("pipelines").join(pipeline))
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(out.path())
+        .arg("-q")
+        .stdout(Stdio::null())
+        .output()
+        .expect("run vmpipe");
+    assert!(
+        run.status.success(),
+        "{pipeline} on {}: {}",
+        input.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out
+}
