@@ -1,7 +1,8 @@
 /*
  * churn — starts and ends processes (and threads) as fast as it can for a while, to sweep a
  * machine under churn. Each child maps a file named after its own pid (DIR/churn-PID), starts
- * two threads, lives 0–20 ms and exits; up to 64 live at once.
+ * two threads, lives 0–20 ms and exits; every 16th child lives 400 ms instead, so that a sweep
+ * on a slow, loaded machine still meets some children alive. Up to 64 live at once.
  *
  * usage: churn DIR MILLISECONDS
  * Prints "ready" at once, "spawned N" at the end.
@@ -44,6 +45,7 @@ int main(int argc, char **argv) {
             usleep(200);
             continue;
         }
+        int long_lived = spawned % 16 == 0;
         pid_t pid = fork();
         if (pid == 0) {
             char path[4096];
@@ -52,7 +54,7 @@ int main(int argc, char **argv) {
             if (fd >= 0 && ftruncate(fd, 4096) == 0)
                 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
             pthread_t t[2];
-            long life = (getpid() * 7919L) % 20000;
+            long life = long_lived ? 400000 : (getpid() * 7919L) % 20000;
             for (int i = 0; i < 2; i++)
                 pthread_create(&t[i], NULL, nap, (void *)life);
             usleep((useconds_t)life);
