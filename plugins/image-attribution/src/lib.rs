@@ -227,18 +227,30 @@ fn parse_file(file: File) -> Result<Layout, String> {
 
 impl ImageAttribution {
     /// The layout of the file a region maps; `replaced` tells whether the path now names
-    /// another file.
-    fn layout_of(&self, process: &Process<'_>, r: &Region) -> (Parsed, bool) {
+    /// another file. `inodes` remembers, for this process, the inode now at each path (a
+    /// library maps four or five regions; one `stat` answers for all of them).
+    fn layout_of(
+        &self,
+        process: &Process<'_>,
+        r: &Region,
+        inodes: &mut HashMap<Vec<u8>, Option<u64>>,
+    ) -> (Parsed, bool) {
         let (major, minor) = r.device();
         let key = (major, minor, r.inode());
         let path = r.path().unwrap_or(&[]);
         let deleted = r.deleted();
         let memfd = r.kind() == RegionKind::Memfd;
         // What is at the path now.
-        let now = (!memfd && path.starts_with(b"/"))
-            .then(|| std::fs::metadata(in_root(process, strip_deleted(path))).ok())
-            .flatten();
-        let same_inode = now.as_ref().is_some_and(|m| m.ino() == r.inode());
+        let now = if !memfd && path.starts_with(b"/") {
+            *inodes.entry(path.to_vec()).or_insert_with(|| {
+                std::fs::metadata(in_root(process, strip_deleted(path)))
+                    .ok()
+                    .map(|m| m.ino())
+            })
+        } else {
+            None
+        };
+        let same_inode = now == Some(r.inode());
         let cached = self
             .layouts
             .lock()
@@ -297,8 +309,8 @@ impl ImageAttribution {
         // file still in use. A mapping not marked deleted whose path leads nowhere was moved.
         let replaced = !memfd
             && path.starts_with(b"/")
-            && match &now {
-                Some(m) => m.ino() != r.inode(),
+            && match now {
+                Some(ino) => ino != r.inode(),
                 None => !deleted,
             };
         (parsed, replaced)
@@ -428,6 +440,7 @@ impl Analyzer for ImageAttribution {
             };
         // Zero-filled tails of the images seen so far: (start, end, image index).
         let mut bss: Vec<(u64, u64, usize)> = Vec::new();
+        let mut inodes = HashMap::new();
 
         for (i, r) in regions.iter().enumerate() {
             match r.kind() {
@@ -447,7 +460,7 @@ impl Analyzer for ImageAttribution {
                 }
                 RegionKind::File | RegionKind::Memfd => {
                     let path = r.path().unwrap_or(&[]);
-                    let (parsed, replaced) = self.layout_of(process, r);
+                    let (parsed, replaced) = self.layout_of(process, r, &mut inodes);
                     let attribution = || match parsed.as_ref() {
                         Ok(_) => "elf".to_string(),
                         Err(e) => format!("path: {e}"),
