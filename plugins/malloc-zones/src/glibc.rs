@@ -876,6 +876,9 @@ impl Glibc<'_, '_, '_, '_> {
             if !s.rw_anon()
                 || s.size() < PAGE
                 || exclude.iter().any(|&(b, e)| s.start < e && b < s.end)
+                // Never written (nothing resident, nothing swapped): it reads as zeros, so it
+                // holds no chunk header. Skipping it saves a read (and faulting in a page).
+                || (s.rss == Some(0) && s.swap == Some(0))
             {
                 continue;
             }
