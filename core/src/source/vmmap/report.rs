@@ -1,5 +1,7 @@
 //! The whole report: reads the lines in order, section by section.
 
+use std::borrow::Cow;
+
 use super::error::{VmmapError, Warning};
 use super::header::{Header, page_size_value};
 use super::regions::{RegionHeader, RegionSection, RowOutcome, VmmapRegion, parse_region_row};
@@ -103,7 +105,7 @@ struct OpenTable {
 }
 
 struct Parser<'a> {
-    lines: &'a [String],
+    lines: &'a [Cow<'a, str>],
     report: VmmapReport,
     mode: Mode,
     section: Section,
@@ -143,7 +145,7 @@ fn is_total_name(name: &str) -> bool {
 }
 
 impl<'a> Parser<'a> {
-    fn new(lines: &'a [String]) -> Parser<'a> {
+    fn new(lines: &'a [Cow<'a, str>]) -> Parser<'a> {
         Parser {
             lines,
             report: VmmapReport::default(),
@@ -173,7 +175,7 @@ impl<'a> Parser<'a> {
     }
 
     fn text(&self, i: usize) -> &'a str {
-        self.lines.get(i).map_or("", String::as_str)
+        self.lines.get(i).map_or("", |l| &**l)
     }
 
     fn warn(&mut self, line: usize, message: impl Into<String>) {

@@ -16,12 +16,13 @@ pub(crate) struct Token<'a> {
     pub end: usize,
 }
 
-/// Splits `line` into whitespace-separated tokens.
+/// Splits `line` into whitespace-separated tokens (Unicode whitespace; an ASCII line, nearly
+/// every line of a report, is split byte by byte, with the same set of ASCII whitespace).
 pub(crate) fn tokenize(line: &str) -> Vec<Token<'_>> {
-    let mut tokens = Vec::new();
+    let mut tokens = Vec::with_capacity(16);
     let mut start = None;
-    for (i, c) in line.char_indices() {
-        if c.is_whitespace() {
+    let mut boundary = |i: usize, space: bool, start: &mut Option<usize>| {
+        if space {
             if let Some(s) = start.take() {
                 tokens.push(Token {
                     text: line.get(s..i).unwrap_or(""),
@@ -30,7 +31,17 @@ pub(crate) fn tokenize(line: &str) -> Vec<Token<'_>> {
                 });
             }
         } else if start.is_none() {
-            start = Some(i);
+            *start = Some(i);
+        }
+    };
+    if line.is_ascii() {
+        for (i, &b) in line.as_bytes().iter().enumerate() {
+            // char::is_whitespace on ASCII: \t \n VT FF \r and space.
+            boundary(i, matches!(b, b'\t'..=b'\r' | b' '), &mut start);
+        }
+    } else {
+        for (i, c) in line.char_indices() {
+            boundary(i, c.is_whitespace(), &mut start);
         }
     }
     if let Some(s) = start {
@@ -50,7 +61,7 @@ pub(crate) fn column(line: &str, byte: usize) -> usize {
 
 /// The input as text (invalid UTF-8 replaced) split into lines, accepting `\n`, `\r\n` and
 /// lone `\r` line ends. Also returns the 1-based line of the first invalid UTF-8, if any.
-pub(crate) fn split_lines(input: &[u8]) -> (Vec<String>, Option<usize>) {
+pub(crate) fn split_lines(input: &[u8]) -> (Vec<Cow<'_, str>>, Option<usize>) {
     let mut lines = Vec::new();
     let mut first_invalid = None;
     let mut rest = input;
@@ -64,7 +75,7 @@ pub(crate) fn split_lines(input: &[u8]) -> (Vec<String>, Option<usize>) {
         if matches!(text, Cow::Owned(_)) && first_invalid.is_none() {
             first_invalid = Some(lines.len() + 1);
         }
-        lines.push(text.into_owned());
+        lines.push(text);
         rest = match tail {
             [b'\r', b'\n', more @ ..] => more,
             [_, more @ ..] => more,
