@@ -62,24 +62,25 @@ pub(crate) fn column(line: &str, byte: usize) -> usize {
 /// The input as text (invalid UTF-8 replaced) split into lines, accepting `\n`, `\r\n` and
 /// lone `\r` line ends. Also returns the 1-based line of the first invalid UTF-8, if any.
 pub(crate) fn split_lines(input: &[u8]) -> (Vec<Cow<'_, str>>, Option<usize>) {
+    // Nearly every report is valid UTF-8: check it once, then lines are borrowed slices.
+    let whole = std::str::from_utf8(input).ok();
     let mut lines = Vec::new();
     let mut first_invalid = None;
-    let mut rest = input;
-    while !rest.is_empty() {
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-            .unwrap_or(rest.len());
-        let (line, tail) = rest.split_at(end);
-        let text = String::from_utf8_lossy(line);
+    let mut at = 0;
+    while at < input.len() {
+        let end = memchr::memchr2(b'\n', b'\r', &input[at..]).map_or(input.len(), |i| at + i);
+        // `at` and `end` are at ASCII bytes or the ends, so they are char boundaries.
+        let text = match whole.and_then(|w| w.get(at..end)) {
+            Some(t) => Cow::Borrowed(t),
+            None => String::from_utf8_lossy(&input[at..end]),
+        };
         if matches!(text, Cow::Owned(_)) && first_invalid.is_none() {
             first_invalid = Some(lines.len() + 1);
         }
         lines.push(text);
-        rest = match tail {
-            [b'\r', b'\n', more @ ..] => more,
-            [_, more @ ..] => more,
-            [] => &[],
+        at = match input.get(end..end + 2) {
+            Some(b"\r\n") => end + 2,
+            _ => end + 1,
         };
     }
     (lines, first_invalid)
@@ -106,5 +107,22 @@ mod tests {
         let (lines, bad) = split_lines(b"ok\n\xff\xfe\n");
         assert_eq!(lines.len(), 2);
         assert_eq!(bad, Some(2));
+        assert_eq!(lines[1], "\u{fffd}\u{fffd}");
+        // Valid lines around an invalid one stay exact; a lone \r ends the input.
+        let (lines, bad) = split_lines(b"\xc3\xa9t\xc3\xa9\r\nx\x80y\rz\r");
+        assert_eq!(lines, ["\u{e9}t\u{e9}", "x\u{fffd}y", "z"]);
+        assert_eq!(bad, Some(2));
+    }
+
+    #[test]
+    fn unicode_whitespace_splits_non_ascii_lines_like_ascii_ones() {
+        // VT and FF are whitespace for char::is_whitespace, on both paths.
+        let ascii: Vec<_> = tokenize("a\x0bb\x0cc").iter().map(|t| t.text).collect();
+        assert_eq!(ascii, ["a", "b", "c"]);
+        let wide: Vec<_> = tokenize("\u{e9}\u{a0}b\x0bc")
+            .iter()
+            .map(|t| t.text)
+            .collect();
+        assert_eq!(wide, ["\u{e9}", "b", "c"]);
     }
 }
