@@ -1,0 +1,35 @@
+//! `/proc/PID/maps`: the whole-file parser and the line parser, which must agree.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vmpipe::source::linux::maps;
+
+fuzz_target!(|data: &[u8]| {
+    let mut regions = Vec::new();
+    let whole = maps::parse(data, &mut regions);
+    if let Err(e) = &whole {
+        let _ = e.to_string();
+    }
+    let mut ok_lines = 0usize;
+    for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        match maps::parse_line(line) {
+            Ok(l) => {
+                assert!(
+                    l.start <= l.end,
+                    "a maps line with end below start was accepted"
+                );
+                let _ = maps::decode_path(l.path);
+                ok_lines += 1;
+            }
+            Err(e) => {
+                let _ = e.to_string();
+                break;
+            }
+        }
+    }
+    // The file parser keeps every region before the first bad line, and no more.
+    assert_eq!(regions.len(), ok_lines);
+    for r in &regions {
+        assert!(r.start <= r.end);
+    }
+});
