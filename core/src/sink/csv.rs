@@ -13,12 +13,12 @@
 
 use std::fs::File;
 use std::io::Write as _;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::atomic_file::AtomicFile;
-use super::{RunOutput, Sink, SinkError, cell};
-use crate::model::{Cell, Region, TableRow, UsageField};
+use super::csv_row::Row;
+use super::{RunOutput, Sink, SinkError};
+use crate::model::{Region, TableRow, UsageField};
 use crate::plugin::{RunSchema, table_header};
 use crate::source::{Collected, ErrorRow};
 use crate::summary::RunSummary;
@@ -126,71 +126,6 @@ pub const PROCESS_COLUMNS: &[&str] = &[
 /// Columns of `errors.csv`, in order. `plugin` names the analyzer for analyzer problems.
 pub const ERROR_COLUMNS: &[&str] = &["pid", "process", "stage", "plugin", "error"];
 
-/// One row being built: all cells in one buffer, split by end offsets.
-#[derive(Default)]
-struct Row {
-    buf: Vec<u8>,
-    ends: Vec<usize>,
-    /// Put `'` in front of text cells a spreadsheet would run as formulas.
-    formula_guard: bool,
-}
-
-impl Row {
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.ends.clear();
-    }
-    fn end(&mut self) {
-        self.ends.push(self.buf.len());
-    }
-    fn raw(&mut self, b: &[u8]) {
-        self.buf.extend_from_slice(b);
-        self.end();
-    }
-    fn escaped(&mut self, b: &[u8]) {
-        let start = self.buf.len();
-        cell::escape_into(b, &mut self.buf);
-        if self.formula_guard {
-            cell::guard_from(&mut self.buf, start);
-        }
-        self.end();
-    }
-    fn int(&mut self, v: u64) {
-        cell::int_into(v, &mut self.buf);
-        self.end();
-    }
-    fn opt(&mut self, v: Option<u64>) {
-        cell::opt_into(v, &mut self.buf);
-        self.end();
-    }
-    fn hex(&mut self, v: u64) {
-        cell::hex_into(v, &mut self.buf);
-        self.end();
-    }
-    fn bool(&mut self, v: bool) {
-        self.raw(if v { b"true" } else { b"false" });
-    }
-    fn cell(&mut self, c: &Cell) {
-        match c {
-            Cell::Absent => self.raw(b""),
-            Cell::U64(v) => self.int(*v),
-            Cell::Address(v) => self.hex(*v),
-            Cell::Bool(v) => self.bool(*v),
-            Cell::Text(s) => self.escaped(s.as_bytes()),
-            Cell::Bytes(b) => self.escaped(b),
-            Cell::I64(_) | Cell::F64(_) => self.raw(c.to_string().as_bytes()),
-        }
-    }
-    fn cells(&self) -> impl Iterator<Item = &[u8]> {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let r: Range<usize> = start..end;
-            start = end;
-            &self.buf[r]
-        })
-    }
-}
-
 /// One output table: a CSV writer on a temporary file.
 struct Table {
     file: AtomicFile,
@@ -238,10 +173,66 @@ impl Table {
     }
 }
 
+/// `regions.csv`: one line per region, the sweep's hot path. The header is written by `csv`,
+/// the rows by [`Row::line_into`] (the same bytes `csv` would write, see [`super::csv_row`])
+/// into a buffer written out in 256 KiB pieces.
+struct LineTable {
+    file: AtomicFile,
+    out: File,
+    buf: Vec<u8>,
+}
+
+impl LineTable {
+    const FLUSH_AT: usize = 1 << 18;
+
+    fn create<S: AsRef<[u8]>>(
+        dir: &Path,
+        name: &str,
+        columns: &[S],
+    ) -> Result<LineTable, SinkError> {
+        let path = dir.join(name);
+        let file = AtomicFile::create(&path)?;
+        let mut header = csv::Writer::from_writer(Vec::with_capacity(Self::FLUSH_AT + 4096));
+        header
+            .write_record(columns)
+            .map_err(|e| SinkError::csv(&path, e))?;
+        let buf = header
+            .into_inner()
+            .map_err(|e| SinkError::csv(&path, e.into_error().into()))?;
+        Ok(LineTable {
+            out: file.file()?,
+            file,
+            buf,
+        })
+    }
+
+    fn write(&mut self, row: &Row) -> Result<(), SinkError> {
+        row.line_into(&mut self.buf);
+        if self.buf.len() >= Self::FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.out
+            .write_all(&self.buf)
+            .map_err(|e| SinkError::io(self.file.target(), e))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn commit(mut self) -> Result<PathBuf, SinkError> {
+        self.flush()?;
+        drop(self.out);
+        self.file.commit()
+    }
+}
+
 /// Writes `regions.csv`, `processes.csv`, `errors.csv` and the analyzers' tables into one
 /// directory.
 pub struct CsvSink {
-    regions: Table,
+    regions: LineTable,
     processes: Table,
     errors: Table,
     tables: Vec<Table>,
@@ -250,7 +241,7 @@ pub struct CsvSink {
 
 impl CsvSink {
     /// Creates `dir` if needed and starts every file of a run with `schema`; `formula_guard`
-    /// neutralises text cells a spreadsheet would run (see [`cell`]).
+    /// neutralises text cells a spreadsheet would run (see [`super::cell`]).
     pub fn create(
         dir: &Path,
         schema: &RunSchema,
@@ -261,7 +252,7 @@ impl CsvSink {
         let mut region_columns: Vec<&str> = REGION_COLUMNS.to_vec();
         region_columns.extend(schema.region_columns.iter().map(|(_, c)| c.name.as_str()));
         Ok(CsvSink {
-            regions: Table::create(dir, "regions.csv", &region_columns)?,
+            regions: LineTable::create(dir, "regions.csv", &region_columns)?,
             processes: Table::create(dir, "processes.csv", PROCESS_COLUMNS)?,
             errors: Table::create(dir, "errors.csv", ERROR_COLUMNS)?,
             tables: schema
@@ -269,10 +260,7 @@ impl CsvSink {
                 .iter()
                 .map(|(_, t)| Table::create(dir, &format!("{}.csv", t.name), &table_header(t)))
                 .collect::<Result<_, _>>()?,
-            row: Row {
-                formula_guard,
-                ..Row::default()
-            },
+            row: Row::new(formula_guard),
         })
     }
 
@@ -314,8 +302,8 @@ impl CsvSink {
         }
         row.int(r.offset);
         // The kernel prints the device as %02x:%02x.
-        let _ = write!(row.buf, "{:02x}:{:02x}", r.dev_major, r.dev_minor);
-        row.end();
+        device_into(r.dev_major, r.dev_minor, row.buf());
+        row.end_cell();
         row.int(r.inode);
         row.escaped(r.path_bytes());
         row.bool(r.deleted());
@@ -340,9 +328,9 @@ impl CsvSink {
         row.escaped(rep.map_or(&b""[..], |x| x.detail.as_bytes()));
         for (i, (k, v)) in r.usage.other.iter().enumerate() {
             let sep = if i == 0 { "" } else { ";" };
-            let _ = write!(row.buf, "{sep}{k}={v}");
+            let _ = write!(row.buf(), "{sep}{k}={v}");
         }
-        row.end();
+        row.end_cell();
         for v in c.analysis.region(index) {
             row.cell(v);
         }
@@ -376,6 +364,20 @@ impl CsvSink {
         row.opt(c.total(UsageField::Locked));
         row.escaped(p.error.as_deref().unwrap_or("").as_bytes());
     }
+}
+
+/// The device as the kernel prints it in maps (`%02x:%02x`).
+fn device_into(major: u32, minor: u32, out: &mut Vec<u8>) {
+    fn hex2(v: u32, out: &mut Vec<u8>) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let digits = (32 - v.leading_zeros()).div_ceil(4).max(2);
+        for i in (0..digits).rev() {
+            out.push(DIGITS[((v >> (i * 4)) & 15) as usize]);
+        }
+    }
+    hex2(major, out);
+    out.push(b':');
+    hex2(minor, out);
 }
 
 impl Sink for CsvSink {
@@ -418,5 +420,28 @@ impl Sink for CsvSink {
             files.push(t.commit()?);
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_into;
+
+    #[test]
+    fn device_is_printed_like_the_kernel() {
+        for (major, minor) in [
+            (0, 0),
+            (8, 1),
+            (0xfd, 0x1f),
+            (0x103, 0x4_0000),
+            (u32::MAX, 7),
+        ] {
+            let mut out = Vec::new();
+            device_into(major, minor, &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{major:02x}:{minor:02x}")
+            );
+        }
     }
 }

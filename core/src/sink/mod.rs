@@ -7,6 +7,7 @@
 mod atomic_file;
 pub mod cell;
 pub mod csv;
+mod csv_row;
 mod output_path;
 pub mod text;
 
