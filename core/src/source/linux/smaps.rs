@@ -16,22 +16,44 @@ use crate::model::{Region, UsageField};
 /// Parses a whole smaps file, appending one region per record to `out`. On a malformed line
 /// the regions before it stay in `out` (the last one possibly incomplete) and the error names
 /// the line (1-based).
+///
+/// The kernel prints the same fields in the same order for every record, so the parser learns
+/// which field follows which and first tries the one it expects: one comparison of the name,
+/// then the padded number read in place, the line's end found on the way. A line that does not
+/// fit that mould exactly (another field, tabs, CR, a damaged value) takes the general path,
+/// which accepts and refuses exactly what it would have without the shortcut.
 pub fn parse(text: &[u8], out: &mut Vec<Region>) -> Result<(), ParseError> {
+    parse_with(text, out, true)
+}
+
+/// [`parse`], with the learned shortcut on or off (the tests hold one to the other).
+fn parse_with(text: &[u8], out: &mut Vec<Region>, shortcut: bool) -> Result<(), ParseError> {
     let mut builder = RegionBuilder::default();
     let first = out.len();
+    // next[slot]: the slot of the line that followed `slot` last time.
+    let mut next = [NO_SLOT; SLOTS + 1];
+    let mut prev = HEADER;
     let mut pos = 0;
     let mut n = 0;
     while pos < text.len() {
+        n += 1;
+        let guess = next[usize::from(prev)];
+        if shortcut && usize::from(guess) < SLOTS && out.len() > first {
+            if let Some(after) = fast_line(text, pos, guess, out) {
+                pos = after;
+                prev = guess;
+                continue;
+            }
+        }
         let end = memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
         let line = &text[pos..end];
         pos = end + 1;
-        n += 1;
         if line.is_empty() {
             continue;
         }
         // A field line's first token ends with ':'; a header's first token is `start-end`.
         let sep = line.iter().position(|&b| b == b':' || b == b' ');
-        match sep {
+        let slot = match sep {
             Some(i) if line[i] == b':' => {
                 let region = if out.len() > first {
                     out.last_mut()
@@ -45,14 +67,129 @@ pub fn parse(text: &[u8], out: &mut Vec<Region>) -> Result<(), ParseError> {
                     });
                 };
                 field(region, &line[..i], &line[i + 1..]).map_err(|e| e.at_line(n))?;
+                slot_of(&line[..i])
             }
             _ => {
                 let header = maps::parse_line(line).map_err(|e| e.at_line(n))?;
                 out.push(builder.region(&header));
+                HEADER
             }
+        };
+        if slot != NO_SLOT {
+            next[usize::from(prev)] = slot;
+            prev = slot;
         }
     }
     Ok(())
+}
+
+/// Slots of the fields the fast path knows: `UsageField as u8` for the model's fields, then
+/// `Size` and `VmFlags`; [`HEADER`] stands for a record's header line.
+const SLOTS: usize = 26;
+const SIZE: u8 = 24;
+const VM_FLAGS: u8 = 25;
+const HEADER: u8 = SLOTS as u8;
+const NO_SLOT: u8 = u8::MAX;
+
+/// Each slot's name as printed, colon included (`Dirty`, slot 23, is no smaps field: empty,
+/// never guessed).
+const NAMES: [&[u8]; SLOTS] = [
+    b"KernelPageSize:",
+    b"MMUPageSize:",
+    b"Rss:",
+    b"Pss:",
+    b"Pss_Dirty:",
+    b"Shared_Clean:",
+    b"Shared_Dirty:",
+    b"Private_Clean:",
+    b"Private_Dirty:",
+    b"Referenced:",
+    b"Anonymous:",
+    b"KSM:",
+    b"LazyFree:",
+    b"AnonHugePages:",
+    b"ShmemPmdMapped:",
+    b"FilePmdMapped:",
+    b"Shared_Hugetlb:",
+    b"Private_Hugetlb:",
+    b"Swap:",
+    b"SwapPss:",
+    b"Locked:",
+    b"THPeligible:",
+    b"ProtectionKey:",
+    b"",
+    b"Size:",
+    b"VmFlags:",
+];
+
+/// The slot of a field name (without its colon), or [`NO_SLOT`].
+fn slot_of(name: &[u8]) -> u8 {
+    match UsageField::from_smaps_name(name) {
+        Some(f) => f as u8,
+        None if name == b"Size" => SIZE,
+        None if name == b"VmFlags" => VM_FLAGS,
+        None => NO_SLOT,
+    }
+}
+
+/// Parses the line at `pos` if it is field `slot` in the kernel's exact form (`Name:`, spaces,
+/// digits, ` kB` for kB fields, `\n` or the end of the text) and applies it to the last region;
+/// returns where the next line starts. `None` leaves everything as it was.
+fn fast_line(text: &[u8], pos: usize, slot: u8, out: &mut [Region]) -> Option<usize> {
+    let name = NAMES[usize::from(slot)];
+    let rest = text.get(pos..)?;
+    if name.is_empty() || !rest.starts_with(name) {
+        return None;
+    }
+    let region = out.last_mut()?;
+    let mut i = name.len();
+    if slot == VM_FLAGS {
+        let end = memchr(b'\n', &rest[i..]).map_or(rest.len(), |e| i + e);
+        field(region, b"VmFlags", &rest[i..end]).ok()?;
+        return Some(pos + end + 1);
+    }
+    while rest.get(i..i + 8) == Some(b"        ") {
+        i += 8;
+    }
+    while rest.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let digits = i;
+    let mut v: u64 = 0;
+    // 19 digits always fit in a u64; a longer number takes the general path (overflow check).
+    while let Some(d) = rest.get(i).filter(|b| b.is_ascii_digit()) {
+        if i - digits == 19 {
+            return None;
+        }
+        v = v * 10 + u64::from(d - b'0');
+        i += 1;
+    }
+    if i == digits {
+        return None;
+    }
+    let tail = &rest[i..];
+    let (kb, len) = if tail.starts_with(b" kB\n") {
+        (true, 4)
+    } else if tail == b" kB" {
+        (true, 3)
+    } else if tail.starts_with(b"\n") {
+        (false, 1)
+    } else if tail.is_empty() {
+        (false, 0)
+    } else {
+        return None;
+    };
+    if slot == SIZE {
+        // Checked for form only, as in `field`.
+        return kb.then_some(pos + i + len);
+    }
+    let f = UsageField::ALL[usize::from(slot)];
+    if f.in_kb() != kb {
+        return None;
+    }
+    let bytes = if kb { v.checked_mul(1024)? } else { v };
+    region.usage.set(f, bytes);
+    Some(pos + i + len)
 }
 
 fn trim_spaces(mut s: &[u8]) -> &[u8] {
@@ -132,6 +269,8 @@ fn keep_other(region: &mut Region, name: &[u8], value: &[u8]) -> Result<(), Pars
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const TWO: &[u8] = b"\
@@ -167,6 +306,75 @@ VmFlags: rd wr mr mw me gd ac
         let b = &out[1];
         assert_eq!(b.usage.get(UsageField::Swap), Some(4096));
         assert_eq!(b.kind, crate::model::RegionKind::Stack);
+    }
+
+    /// Every smaps capture in the repository, and the benchmark's.
+    fn real_inputs() -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut out = Vec::new();
+        let mut dirs = vec![root.join("tests/fixtures"), root.join("benches/data")];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.to_string_lossy().contains("smaps") {
+                    out.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        assert!(out.len() >= 3, "smaps fixtures found: {}", out.len());
+        out
+    }
+
+    /// A parse's regions and result.
+    type Parsed = (Vec<Region>, Result<(), ParseError>);
+
+    /// The same text parsed with the shortcut and without.
+    fn both(text: &[u8]) -> (Parsed, Parsed) {
+        let mut fast = Vec::new();
+        let rf = parse_with(text, &mut fast, true);
+        let mut general = Vec::new();
+        let rg = parse_with(text, &mut general, false);
+        ((fast, rf), (general, rg))
+    }
+
+    #[test]
+    fn the_shortcut_changes_nothing_on_real_captures() {
+        for (path, text) in real_inputs() {
+            let ((fast, rf), (general, rg)) = both(&text);
+            assert_eq!(format!("{rf:?}"), format!("{rg:?}"), "{}", path.display());
+            assert_eq!(fast, general, "{}", path.display());
+            // Damaged copies: every 7th byte changed in turn, cut at odd places.
+            for k in (0..text.len()).step_by(text.len() / 97 + 1) {
+                for b in [b' ', b'\n', b'9', b'x', b'\t', b':', b'\r'] {
+                    let mut t = text[..text.len().min(k + 4000)].to_vec();
+                    t[k] = b;
+                    let ((fast, rf), (general, rg)) = both(&t);
+                    assert_eq!(
+                        format!("{rf:?}"),
+                        format!("{rg:?}"),
+                        "{} byte {k} = {b}",
+                        path.display()
+                    );
+                    assert_eq!(fast, general, "{} byte {k} = {b}", path.display());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slot_names_are_the_models() {
+        for (i, f) in UsageField::ALL.iter().enumerate() {
+            if *f == UsageField::Dirty {
+                assert!(NAMES[i].is_empty());
+                continue;
+            }
+            assert_eq!(NAMES[i], format!("{}:", f.smaps_name()).as_bytes());
+            assert_eq!(slot_of(f.smaps_name().as_bytes()), i as u8);
+        }
+        assert_eq!(NAMES[usize::from(SIZE)], b"Size:");
+        assert_eq!(NAMES[usize::from(VM_FLAGS)], b"VmFlags:");
     }
 
     #[test]
@@ -206,5 +414,27 @@ VmFlags: rd wr mr mw me gd ac
         )
         .unwrap_err();
         assert!(matches!(err, ParseError::BadValue { .. }));
+    }
+
+    proptest! {
+        /// Any edit of a real record: the shortcut and the general path agree.
+        #[test]
+        fn the_shortcut_changes_nothing_on_edited_records(
+            edits in proptest::collection::vec((0usize..2000, prop_oneof![
+                Just(b' '), Just(b'\n'), Just(b'0'), Just(b'k'), Just(b'B'), Just(b':'),
+                Just(b'\t'), any::<u8>()]), 1..6),
+            cut in 0usize..2000,
+        ) {
+            let mut t = TWO.to_vec();
+            t.extend_from_slice(TWO);
+            for (at, b) in edits {
+                let at = at % t.len();
+                t[at] = b;
+            }
+            t.truncate(cut.max(1).min(t.len()));
+            let ((fast, rf), (general, rg)) = both(&t);
+            prop_assert_eq!(format!("{rf:?}"), format!("{rg:?}"));
+            prop_assert_eq!(fast, general);
+        }
     }
 }
