@@ -136,11 +136,13 @@ const RELEASE: &[u8] = b"release version ";
 /// The most bytes of libc read while looking for the banner.
 const BANNER_SCAN_MAX: u64 = 16 << 20;
 
-/// Where the banner was found in each libc file (by device and inode), so the next process
-/// mapping the same file needs one small read to confirm it rather than a scan.
+/// What one process taught about each libc file (by device and inode), so the next process
+/// mapping the same file needs one small read to confirm it rather than a scan: where the
+/// version banner is (file offset), and where `main_arena` is (from the load address).
 #[derive(Default)]
-pub struct BannerCache {
+pub struct LibcCache {
     offsets: Mutex<HashMap<FileId, u64>>,
+    arenas: Mutex<HashMap<FileId, u64>>,
 }
 
 /// Parses `major.minor` after "release version " in a banner.
@@ -166,7 +168,25 @@ pub fn parse_banner(b: &[u8]) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-impl BannerCache {
+impl LibcCache {
+    /// Where `main_arena` was found in an earlier process mapping libc file `id`, as a distance
+    /// from the address libc's first page is mapped at.
+    pub fn main_arena(&self, id: FileId) -> Option<u64> {
+        self.arenas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .copied()
+    }
+
+    /// Remembers where `main_arena` is in libc file `id` (see [`LibcCache::main_arena`]).
+    pub fn remember_main_arena(&self, id: FileId, from_base: u64) {
+        self.arenas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, from_base);
+    }
+
     /// The glibc version of the libc file `id` as the process maps it, read from the banner
     /// in its read-only data.
     pub fn version(

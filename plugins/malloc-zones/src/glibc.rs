@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use vmpipe_plugin::MemoryError;
 
-use crate::detect::{BannerCache, CheckFail, FileId};
+use crate::detect::{CheckFail, FileId, LibcCache};
 use crate::layout::*;
 use crate::model::{Memory, ReadFail, Reader, Span, le32, le64};
 
@@ -345,18 +345,11 @@ pub fn find_main_arena(
             if v == le64(&data, off + 8) && v == addr.wrapping_sub(16) {
                 if let Some(base) = addr.checked_sub(bin127).filter(|&b| b >= s) {
                     let at = (base - s) as usize;
-                    if let Some(b) = data.get(at..at + MS_SIZE) {
-                        let st = State::parse(base, b);
-                        let next_ok = st.next == base
-                            || heap_info_sizes.iter().any(|&hi| {
-                                st.next
-                                    .checked_sub(hi)
-                                    .is_some_and(|h| h % HEAP_MAX == 0 && h != 0)
-                            });
-                        let top_ok = st.top != bin_head(base, 1) || st.system_mem == 0;
-                        if next_ok && top_ok && st.shape().is_ok() {
-                            found.push(st);
-                        }
+                    if let Some(st) = data
+                        .get(at..at + MS_SIZE)
+                        .and_then(|b| main_arena_at(base, b, heap_info_sizes))
+                    {
+                        found.push(st);
                     }
                 }
             }
@@ -364,6 +357,27 @@ pub fn find_main_arena(
         }
     }
     Ok(found)
+}
+
+/// The `malloc_state` in `b` (read at `base`) if it can be `main_arena`: bin 127 points to
+/// itself, it passes [`State::shape`], and its `next` is itself or a thread arena just after
+/// a `heap_info` of one of `heap_info_sizes`.
+fn main_arena_at(base: u64, b: &[u8], heap_info_sizes: &[u64]) -> Option<State> {
+    let bin127 = base.checked_add((MS_BINS + 252 * 8) as u64)?;
+    let off = usize::try_from(bin127 - base).ok()?;
+    let v = le64(b, off);
+    if b.len() < MS_SIZE || v != le64(b, off + 8) || v != bin127.wrapping_sub(16) {
+        return None;
+    }
+    let st = State::parse(base, b);
+    let next_ok = st.next == base
+        || heap_info_sizes.iter().any(|&hi| {
+            st.next
+                .checked_sub(hi)
+                .is_some_and(|h| h % HEAP_MAX == 0 && h != 0)
+        });
+    let top_ok = st.top != bin_head(base, 1) || st.system_mem == 0;
+    (next_ok && top_ok && st.shape().is_ok()).then_some(st)
 }
 
 /// Reads the glibc malloc of a process: see the crate docs.
@@ -379,7 +393,7 @@ pub fn analyze(
     mem: &dyn Memory,
     spans: &[Span],
     libc: FileId,
-    cache: &BannerCache,
+    cache: &LibcCache,
     limits: Limits,
 ) -> Result<Outcome, Fail> {
     let mut reader = Reader::new(mem);
@@ -392,7 +406,7 @@ pub fn analyze(
         layout,
         limits,
     };
-    let ring = g.discover(libc)?;
+    let ring = g.discover(libc, cache)?;
     let mut arenas = Vec::new();
     for (i, &a) in ring.iter().enumerate() {
         arenas.push(g.arena(a, i == 0)?);
@@ -408,8 +422,33 @@ pub fn analyze(
 
 impl Glibc<'_, '_, '_, '_> {
     /// Finds `main_arena` and the ring of arenas, retrying when the process changes under us.
-    fn discover(&mut self, libc: FileId) -> Result<Vec<u64>, Fail> {
+    fn discover(&mut self, libc: FileId, cache: &LibcCache) -> Result<Vec<u64>, Fail> {
         let ranges = data_ranges(self.spans, libc);
+        // Where an earlier process's libc (the same file) had main_arena: one read to confirm
+        // it by the same checks the scan applies, instead of reading and scanning the data.
+        let base = crate::detect::spans_of(self.spans, libc)
+            .find(|s| s.offset == 0)
+            .map(|s| s.start);
+        if let Some(base) = base {
+            let known = cache
+                .main_arena(libc)
+                .and_then(|rel| base.checked_add(rel))
+                .filter(|&a| {
+                    ranges
+                        .iter()
+                        .any(|&(s, e)| s <= a && a.saturating_add(MS_SIZE as u64) <= e)
+                });
+            if let Some(addr) = known {
+                let st = self
+                    .reader
+                    .bytes(addr, MS_SIZE)
+                    .ok()
+                    .and_then(|b| main_arena_at(addr, &b, &[self.layout.heap_info_size]));
+                if let Some(Ok(ring)) = st.map(|st| self.ring(&st)) {
+                    return Ok(ring);
+                }
+            }
+        }
         let mut last = bad("no attempt");
         for _ in 0..ATTEMPTS {
             let found = find_main_arena(self.reader, &ranges, &[self.layout.heap_info_size])?;
@@ -431,7 +470,12 @@ impl Glibc<'_, '_, '_, '_> {
                 }
             };
             match self.ring(&main) {
-                Ok(r) => return Ok(r),
+                Ok(r) => {
+                    if let Some(rel) = base.and_then(|b| main.addr.checked_sub(b)) {
+                        cache.remember_main_arena(libc, rel);
+                    }
+                    return Ok(r);
+                }
                 Err(Fail::Inconsistent(why)) => last = Fail::Inconsistent(why),
                 Err(e) => return Err(e),
             }

@@ -138,7 +138,7 @@ use vmpipe_plugin::{
     Analyzer, Column, ColumnType, Host, Options, Process, Region, Schema, Scope, Table, Value,
 };
 
-use crate::detect::BannerCache;
+use crate::detect::LibcCache;
 use crate::glibc::Limits;
 use crate::model::{Memory, Span};
 use crate::zones::{Zone, figures, pct_frag, pct_full};
@@ -151,7 +151,7 @@ pub const DEFAULT_MAX_FREE_CHUNKS: u64 = 4 << 20;
 /// The analyzer.
 pub struct MallocZones {
     limits: Limits,
-    banners: BannerCache,
+    banners: LibcCache,
 }
 
 const COL_ZONE: usize = 0;
@@ -262,7 +262,7 @@ impl Analyzer for MallocZones {
                 chunks: positive("max_chunks", DEFAULT_MAX_CHUNKS)?,
                 free_chunks: positive("max_free_chunks", DEFAULT_MAX_FREE_CHUNKS)?,
             },
-            banners: BannerCache::default(),
+            banners: LibcCache::default(),
         })
     }
 

@@ -117,14 +117,21 @@ pub enum ReadFail {
 
 /// The largest window read at once while walking.
 const WINDOW: usize = 64 << 10;
+/// The first window at a new place: the rest of one page.
+const PAGE: u64 = 4096;
 
 /// Reads the process's memory through a window, so a walk over many small chunks costs one
-/// read per window rather than one per chunk. Every read is bounded: a window never exceeds
-/// 64 KiB, whatever the target's data says.
+/// read per window rather than one per chunk. A read at a new place fetches the rest of its
+/// page; a read just past the window (a walk going on) doubles the window, up to 64 KiB. So
+/// scattered small reads (headers, one structure) do not copy 64 KiB each, and a long walk
+/// still reads in large pieces. Every read is bounded: a window never exceeds 64 KiB (or the
+/// caller's own length), whatever the target's data says.
 pub struct Reader<'m> {
     mem: &'m dyn Memory,
     base: u64,
     len: usize,
+    /// The size the next window may have when the walk goes on past this one.
+    span: u64,
     buf: Vec<u8>,
 }
 
@@ -135,6 +142,7 @@ impl<'m> Reader<'m> {
             mem,
             base: 0,
             len: 0,
+            span: PAGE,
             buf: Vec::new(),
         }
     }
@@ -150,7 +158,15 @@ impl<'m> Reader<'m> {
             out.copy_from_slice(&self.buf[at..at + n]);
             return Ok(());
         }
-        let want = (limit.saturating_sub(addr).min(WINDOW as u64) as usize).max(n);
+        let going_on = self.len > 0 && addr >= self.base && addr <= win_end;
+        self.span = if going_on {
+            (self.span * 2).min(WINDOW as u64)
+        } else {
+            PAGE
+        };
+        // The window ends on a page boundary: the rest of addr's page, plus whole pages.
+        let reach = self.span - addr % PAGE;
+        let want = (limit.saturating_sub(addr).min(reach) as usize).max(n);
         self.buf.resize(want, 0);
         self.len = 0;
         let got = match self.mem.read(addr, &mut self.buf[..want]) {

@@ -4,7 +4,7 @@
 
 use vmpipe_plugin::{MemoryError, RegionKind};
 
-use crate::detect::BannerCache;
+use crate::detect::LibcCache;
 use crate::glibc::Limits;
 use crate::layout::*;
 use crate::model::Span;
@@ -188,7 +188,7 @@ fn limits(n: u64) -> Limits {
 }
 
 fn run_max(m: &FakeMemory, spans: &[Span], max: u64) -> Vec<Zone> {
-    zones(spans, None, Some(m), &BannerCache::default(), limits(max)).expect("not vanished")
+    zones(spans, None, Some(m), &LibcCache::default(), limits(max)).expect("not vanished")
 }
 
 fn named<'z>(zs: &'z [Zone], name: &str) -> &'z Zone {
@@ -414,7 +414,7 @@ fn a_broken_ring_or_layout_refuses_the_process() {
         chunks: 1 << 20,
         free_chunks: 2,
     };
-    let zs = zones(&s, None, Some(&m), &BannerCache::default(), few_free).unwrap();
+    let zs = zones(&s, None, Some(&m), &LibcCache::default(), few_free).unwrap();
     refused(&zs[0], "max_free_chunks");
 }
 
@@ -436,7 +436,7 @@ fn options_are_checked() {
 #[test]
 fn the_banner_is_remembered_per_libc_file() {
     let (m, s) = (image(), spans());
-    let cache = BannerCache::default();
+    let cache = LibcCache::default();
     zones(&s, None, Some(&m), &cache, limits(1 << 20)).unwrap();
     let first = m.reads.get();
     zones(&s, None, Some(&m), &cache, limits(1 << 20)).unwrap();
@@ -444,6 +444,39 @@ fn the_banner_is_remembered_per_libc_file() {
     assert!(
         second < first,
         "{second} reads the second time, {first} the first"
+    );
+}
+
+#[test]
+fn main_arena_is_remembered_and_checked_again() {
+    let (m, s) = (image(), spans());
+    let libc = ((8, 1), 42);
+    let fresh = zones(&s, None, Some(&m), &LibcCache::default(), limits(1 << 20)).unwrap();
+    let cache = LibcCache::default();
+    let first = zones(&s, None, Some(&m), &cache, limits(1 << 20)).unwrap();
+    assert_eq!(first, fresh);
+    assert!(cache.main_arena(libc).is_some(), "remembered");
+    let before = m.reads.get();
+    let second = zones(&s, None, Some(&m), &cache, limits(1 << 20)).unwrap();
+    let second_reads = m.reads.get() - before;
+    assert_eq!(second, fresh, "the remembered place gives the same zones");
+    let scan = LibcCache::default();
+    scan.remember_main_arena(libc, 0x10);
+    let before = m.reads.get();
+    let wrong = zones(&s, None, Some(&m), &scan, limits(1 << 20)).unwrap();
+    let wrong_reads = m.reads.get() - before;
+    assert_eq!(
+        wrong, fresh,
+        "a wrong remembered place falls back to the scan"
+    );
+    assert!(
+        second_reads < wrong_reads,
+        "{second_reads} reads with the place known, {wrong_reads} with a scan"
+    );
+    assert_ne!(
+        scan.main_arena(libc),
+        Some(0x10),
+        "the scan's answer replaces it"
     );
 }
 
@@ -461,7 +494,7 @@ fn without_memory_the_regions_give_the_zones() {
             &s,
             None,
             mem.as_ref().map(|m| m as &dyn crate::model::Memory),
-            &BannerCache::default(),
+            &LibcCache::default(),
             limits(100),
         )
         .unwrap();
@@ -503,7 +536,7 @@ fn vanished_processes_are_errors() {
             &spans(),
             None,
             Some(&Gone),
-            &BannerCache::default(),
+            &LibcCache::default(),
             limits(100)
         )
         .is_err()
@@ -561,7 +594,7 @@ fn other_allocators_are_named_and_not_measured() {
         &s,
         Some(b"/bin/static"),
         Some(&FakeMemory::default()),
-        &BannerCache::default(),
+        &LibcCache::default(),
         limits(10),
     )
     .unwrap();
@@ -571,7 +604,7 @@ fn other_allocators_are_named_and_not_measured() {
         ("unknown", Status::Unsupported)
     );
     assert!(
-        zones(&[], None, None, &BannerCache::default(), limits(10))
+        zones(&[], None, None, &LibcCache::default(), limits(10))
             .unwrap()
             .is_empty()
     );

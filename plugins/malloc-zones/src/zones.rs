@@ -3,7 +3,7 @@
 
 use vmpipe_plugin::{MemoryError, RegionKind};
 
-use crate::detect::{self, BannerCache, Other};
+use crate::detect::{self, LibcCache, Other};
 use crate::glibc::{self, Fail, Limits, Outcome};
 use crate::layout::HEAP_MAX;
 use crate::model::{Memory, Span};
@@ -277,7 +277,7 @@ pub fn zones(
     spans: &[Span],
     exe: Option<&[u8]>,
     mem: Option<&dyn Memory>,
-    cache: &BannerCache,
+    cache: &LibcCache,
     limits: Limits,
 ) -> Result<Vec<Zone>, Vanished> {
     if spans.is_empty() {
