@@ -54,11 +54,35 @@ impl AtomicFile {
 
     /// Syncs the temporary file and renames it to the final path (replacing what was there).
     pub fn commit(self) -> Result<PathBuf, SinkError> {
-        let target = self.target;
+        self.sync()?;
+        self.persist()
+    }
+
+    /// Syncs the temporary file to disk (what [`AtomicFile::commit`] does first).
+    pub fn sync(&self) -> Result<(), SinkError> {
         self.temp
             .as_file()
             .sync_all()
-            .map_err(|e| SinkError::io(&target, e))?;
+            .map_err(|e| SinkError::io(&self.target, e))
+    }
+
+    /// Syncs every file at once (one thread each, so the file system can commit them
+    /// together rather than one journal commit after another), then renames each to its final
+    /// path. On a failure nothing more is renamed; files not renamed disappear.
+    pub fn commit_all(files: Vec<AtomicFile>) -> Result<Vec<PathBuf>, SinkError> {
+        std::thread::scope(|s| {
+            let syncs: Vec<_> = files.iter().map(|f| s.spawn(|| f.sync())).collect();
+            syncs.into_iter().try_for_each(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SinkError::io(".", io::Error::other("sync panicked"))))
+            })
+        })?;
+        files.into_iter().map(AtomicFile::persist).collect()
+    }
+
+    /// Renames the (synced) temporary file to the final path.
+    fn persist(self) -> Result<PathBuf, SinkError> {
+        let target = self.target;
         // Files are created 0600; outputs are ordinary files a user reads.
         set_readable(self.temp.path()).map_err(|e| SinkError::io(&target, e))?;
         self.temp

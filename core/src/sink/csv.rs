@@ -164,12 +164,13 @@ impl Table {
             .map_err(|e| SinkError::csv(self.file.target(), e))
     }
 
-    fn commit(mut self) -> Result<PathBuf, SinkError> {
+    /// Writes what is buffered; the file, still under its temporary name.
+    fn close(mut self) -> Result<AtomicFile, SinkError> {
         self.writer
             .flush()
             .map_err(|e| SinkError::io(self.file.target(), e))?;
         drop(self.writer);
-        self.file.commit()
+        Ok(self.file)
     }
 }
 
@@ -222,10 +223,11 @@ impl LineTable {
         Ok(())
     }
 
-    fn commit(mut self) -> Result<PathBuf, SinkError> {
+    /// Writes what is buffered; the file, still under its temporary name.
+    fn close(mut self) -> Result<AtomicFile, SinkError> {
         self.flush()?;
         drop(self.out);
-        self.file.commit()
+        Ok(self.file)
     }
 }
 
@@ -412,14 +414,14 @@ impl Sink for CsvSink {
         }
         let this = *self;
         let mut files = vec![
-            this.regions.commit()?,
-            this.processes.commit()?,
-            this.errors.commit()?,
+            this.regions.close()?,
+            this.processes.close()?,
+            this.errors.close()?,
         ];
         for t in this.tables {
-            files.push(t.commit()?);
+            files.push(t.close()?);
         }
-        Ok(files)
+        AtomicFile::commit_all(files)
     }
 }
 
