@@ -14,9 +14,10 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::atomic_file::AtomicFile;
-use super::csv_row::Row;
+use super::csv_row::{Prepared, Row};
 use super::{RunOutput, Sink, SinkError};
 use crate::model::{Region, TableRow, UsageField};
 use crate::plugin::{RunSchema, table_header};
@@ -239,6 +240,17 @@ pub struct CsvSink {
     errors: Table,
     tables: Vec<Table>,
     row: Row,
+    cached: Cached,
+}
+
+/// Cells the rows of one process repeat, escaped once.
+#[derive(Default)]
+struct Cached {
+    /// The process's name.
+    name: Prepared,
+    /// The path of the last region written (regions of one file share one allocation).
+    path: Option<Arc<[u8]>>,
+    path_cell: Prepared,
 }
 
 impl CsvSink {
@@ -263,6 +275,7 @@ impl CsvSink {
                 .map(|(_, t)| Table::create(dir, &format!("{}.csv", t.name), &table_header(t)))
                 .collect::<Result<_, _>>()?,
             row: Row::new(formula_guard),
+            cached: Cached::default(),
         })
     }
 
@@ -290,10 +303,10 @@ impl CsvSink {
         }
     }
 
-    fn region_row(row: &mut Row, c: &Collected, index: usize, r: &Region) {
+    fn region_row(row: &mut Row, cells: &mut Cached, c: &Collected, index: usize, r: &Region) {
         row.clear();
         row.int(u64::from(c.process.pid));
-        row.escaped(&c.process.name);
+        row.prepared(&cells.name);
         row.hex(r.start);
         row.hex(r.end);
         row.int(r.size());
@@ -307,7 +320,16 @@ impl CsvSink {
         device_into(r.dev_major, r.dev_minor, row.buf());
         row.end_cell();
         row.int(r.inode);
-        row.escaped(r.path_bytes());
+        match &r.path {
+            Some(p) => {
+                if !cells.path.as_ref().is_some_and(|q| Arc::ptr_eq(p, q)) {
+                    row.prepare(p, &mut cells.path_cell);
+                    cells.path = Some(p.clone());
+                }
+                row.prepared(&cells.path_cell);
+            }
+            None => row.raw(b""),
+        }
         row.bool(r.deleted());
         row.raw(r.kind.as_str().as_bytes());
         for f in REGION_USAGE {
@@ -384,8 +406,10 @@ fn device_into(major: u32, minor: u32, out: &mut Vec<u8>) {
 
 impl Sink for CsvSink {
     fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
+        self.row.prepare(&c.process.name, &mut self.cached.name);
+        self.cached.path = None;
         for (i, r) in c.regions.iter().enumerate() {
-            Self::region_row(&mut self.row, c, i, r);
+            Self::region_row(&mut self.row, &mut self.cached, c, i, r);
             self.regions.write(&self.row)?;
         }
         Self::process_row(&mut self.row, c);
