@@ -82,11 +82,11 @@ impl Region {
         }
         let flags = self.vm_flags.as_deref()?;
         let mut out = *b"---";
-        for code in flags.split_ascii_whitespace() {
+        for code in flags.as_bytes().split(|b| b.is_ascii_whitespace()) {
             match code {
-                "mr" => out[0] = b'r',
-                "mw" => out[1] = b'w',
-                "me" => out[2] = b'x',
+                b"mr" => out[0] = b'r',
+                b"mw" => out[1] = b'w',
+                b"me" => out[2] = b'x',
                 _ => {}
             }
         }

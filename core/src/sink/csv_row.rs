@@ -91,6 +91,10 @@ impl Row {
     /// A text cell from bytes anyone may have chosen: escaped (see [`cell`]), guarded, and
     /// quoted in the line when it needs it.
     pub(super) fn escaped(&mut self, b: &[u8]) {
+        if b.is_empty() {
+            self.end();
+            return;
+        }
         let start = self.buf.len();
         cell::escape_into(b, &mut self.buf);
         if self.formula_guard {

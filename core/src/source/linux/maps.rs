@@ -85,26 +85,30 @@ fn bad(what: &'static str) -> ParseError {
 /// Parses one maps line (without its newline).
 pub fn parse_line(line: &[u8]) -> Result<MapsLine<'_>, ParseError> {
     let mut rest = line;
-    let range = token(&mut rest).ok_or(bad("address range"))?;
-    let dash = memchr(b'-', range).ok_or(bad("address range"))?;
-    let start = hex(&range[..dash]).ok_or(bad("start address"))?;
-    let end = hex(&range[dash + 1..]).ok_or(bad("end address"))?;
+    let range = token(&mut rest).ok_or_else(|| bad("address range"))?;
+    let dash = memchr(b'-', range).ok_or_else(|| bad("address range"))?;
+    let start = hex(&range[..dash]).ok_or_else(|| bad("start address"))?;
+    let end = hex(&range[dash + 1..]).ok_or_else(|| bad("end address"))?;
     if end < start {
         return Err(bad("address range (end below start)"));
     }
     let perms = token(&mut rest)
         .and_then(Perms::parse)
-        .ok_or(bad("permissions"))?;
-    let offset = token(&mut rest).and_then(hex).ok_or(bad("offset"))?;
-    let dev = token(&mut rest).ok_or(bad("device"))?;
-    let colon = memchr(b':', dev).ok_or(bad("device"))?;
+        .ok_or_else(|| bad("permissions"))?;
+    let offset = token(&mut rest)
+        .and_then(hex)
+        .ok_or_else(|| bad("offset"))?;
+    let dev = token(&mut rest).ok_or_else(|| bad("device"))?;
+    let colon = memchr(b':', dev).ok_or_else(|| bad("device"))?;
     let dev_major = hex(&dev[..colon])
         .and_then(|v| u32::try_from(v).ok())
-        .ok_or(bad("device major"))?;
+        .ok_or_else(|| bad("device major"))?;
     let dev_minor = hex(&dev[colon + 1..])
         .and_then(|v| u32::try_from(v).ok())
-        .ok_or(bad("device minor"))?;
-    let inode = token(&mut rest).and_then(decimal).ok_or(bad("inode"))?;
+        .ok_or_else(|| bad("device minor"))?;
+    let inode = token(&mut rest)
+        .and_then(decimal)
+        .ok_or_else(|| bad("inode"))?;
     // The path starts at the first non-space after the inode and runs to the end of the line:
     // trailing spaces may belong to the file name, so they are kept.
     let path = match rest.iter().position(|&b| b != b' ') {

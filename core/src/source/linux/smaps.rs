@@ -132,13 +132,37 @@ fn slot_of(name: &[u8]) -> u8 {
     }
 }
 
+/// Eight spaces, as one little-endian word.
+const SPACES8: u64 = u64::from_le_bytes(*b"        ");
+
+/// The 8 bytes of `b` at `at` as one little-endian word, if there are 8.
+#[inline]
+fn load8(b: &[u8], at: usize) -> Option<u64> {
+    let w: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(w))
+}
+
+/// `rest.starts_with(name)` for a name of 1 to 16 bytes, by two overlapping word compares
+/// rather than a `memcmp` call (this runs once per smaps line). False for an empty name.
+#[inline]
+fn starts_with_name(rest: &[u8], name: &[u8]) -> bool {
+    let n = name.len();
+    if n == 0 || n > 16 || rest.len() < n {
+        return name.len() > 16 && rest.starts_with(name);
+    }
+    if n < 8 {
+        return rest[..n] == *name;
+    }
+    load8(rest, 0) == load8(name, 0) && load8(rest, n - 8) == load8(name, n - 8)
+}
+
 /// Parses the line at `pos` if it is field `slot` in the kernel's exact form (`Name:`, spaces,
 /// digits, ` kB` for kB fields, `\n` or the end of the text) and applies it to the last region;
 /// returns where the next line starts. `None` leaves everything as it was.
 fn fast_line(text: &[u8], pos: usize, slot: u8, out: &mut [Region]) -> Option<usize> {
     let name = NAMES[usize::from(slot)];
     let rest = text.get(pos..)?;
-    if name.is_empty() || !rest.starts_with(name) {
+    if !starts_with_name(rest, name) {
         return None;
     }
     let region = out.last_mut()?;
@@ -148,7 +172,7 @@ fn fast_line(text: &[u8], pos: usize, slot: u8, out: &mut [Region]) -> Option<us
         field(region, b"VmFlags", &rest[i..end]).ok()?;
         return Some(pos + end + 1);
     }
-    while rest.get(i..i + 8) == Some(b"        ") {
+    while load8(rest, i) == Some(SPACES8) {
         i += 8;
     }
     while rest.get(i) == Some(&b' ') {
@@ -361,6 +385,41 @@ VmFlags: rd wr mr mw me gd ac
                 }
             }
         }
+    }
+
+    #[test]
+    fn name_prefix_compare() {
+        let names: &[&[u8]] = &[
+            b"Rss:",
+            b"Pss_Dirty:",
+            b"Private_Hugetlb:",
+            b"KernelPageSize:",
+        ];
+        let lines: &[&[u8]] = &[
+            b"Rss:     4 kB",
+            b"Rss",
+            b"Pss_Dirty:  0 kB",
+            b"Pss_Dirtx:  0 kB",
+            b"Private_Hugetlb:  0 kB",
+            b"Private_Hugetlc:",
+            b"KernelPageSize:",
+            b"XernelPageSize:",
+            b"",
+        ];
+        for name in names {
+            for line in lines {
+                assert_eq!(
+                    starts_with_name(line, name),
+                    line.starts_with(name),
+                    "{line:?}"
+                );
+            }
+        }
+        assert!(!starts_with_name(b"x", b""));
+        assert!(starts_with_name(
+            b"A_name_longer_than_16:",
+            b"A_name_longer_than_16:"
+        ));
     }
 
     #[test]
