@@ -9,7 +9,7 @@ use super::summary::{KNOWN_NOTES, SummaryRow};
 use super::table::{
     TableKind, TableLayout, header_has_pages, header_kind, is_rule, looks_like_row, parse_row,
 };
-use super::tokens::split_lines;
+use super::tokens::{Token, split_lines};
 use super::zones::ZoneRow;
 
 /// The page size assumed for a `-pages` report that does not print its own.
@@ -122,6 +122,8 @@ struct Parser<'a> {
     /// For each line, the next non-blank line after it (computed once: a table's blank
     /// lines look ahead without rescanning).
     next_nonblank: Vec<Option<usize>>,
+    /// Scratch space for a table row's tokens, reused from row to row.
+    tokens: Vec<Token<'a>>,
 }
 
 fn is_section_header(t: &str) -> bool {
@@ -171,6 +173,7 @@ impl<'a> Parser<'a> {
                 }
                 next
             },
+            tokens: Vec::new(),
         }
     }
 
@@ -530,7 +533,7 @@ impl<'a> Parser<'a> {
             return true;
         }
         let page_size = self.page_size;
-        let row = match parse_row(text, &table.layout, page_size) {
+        let row = match parse_row(text, &table.layout, page_size, &mut self.tokens) {
             Ok(row) => row,
             Err(why) => {
                 let message = if is_snip_marker(t) {

@@ -50,8 +50,8 @@ pub fn parse_size_in(s: &str, page_size: Option<u64>) -> Option<u64> {
 
 /// Parses a size token with its display tolerance. See [`parse_size_in`].
 pub(crate) fn parse_size_token(s: &str, page_size: Option<u64>) -> Option<Size> {
-    let s = s.trim();
-    let shift = match s.as_bytes().last()?.to_ascii_uppercase() {
+    let s = trim(s).as_bytes();
+    let shift = match s.last()?.to_ascii_uppercase() {
         b'K' => 10,
         b'M' => 20,
         b'G' => 30,
@@ -60,25 +60,20 @@ pub(crate) fn parse_size_token(s: &str, page_size: Option<u64>) -> Option<Size> 
         b'0'..=b'9' => 0,
         _ => return None,
     };
-    // A suffix is one ASCII byte, so cutting it leaves a valid `str`.
-    let (number, unit) = if shift == 0 {
-        (s, 0u128)
-    } else {
-        (s.get(..s.len() - 1)?, 1u128 << shift)
-    };
-    let (int_part, frac_part) = match number.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
+    let number = if shift == 0 { s } else { s.get(..s.len() - 1)? };
+    let (int_part, frac_part) = match memchr::memchr(b'.', number) {
+        Some(dot) => (number.get(..dot)?, Some(number.get(dot + 1..)?)),
         None => (number, None),
     };
-    if !is_digits(int_part, 20) {
+    if !is_digit_bytes(int_part, 20) {
         return None;
     }
-    if unit == 0 {
+    if shift == 0 {
         // Bare number: whole bytes, or whole pages for a -pages report.
         if frac_part.is_some() {
             return None;
         }
-        let n: u64 = int_part.parse().ok()?;
+        let n = digits_value(int_part)?;
         return match page_size {
             Some(page) => Some(Size {
                 bytes: n.checked_mul(page)?,
@@ -90,27 +85,59 @@ pub(crate) fn parse_size_token(s: &str, page_size: Option<u64>) -> Option<Size> 
             }),
         };
     }
-    let frac = frac_part.unwrap_or("");
-    if frac_part.is_some() && !is_digits(frac, 9) {
+    let unit = 1u64 << shift;
+    let frac = frac_part.unwrap_or(b"");
+    if frac_part.is_some() && !is_digit_bytes(frac, 9) {
         return None;
     }
-    let scale = 10u128.checked_pow(u32::try_from(frac.len()).ok()?)?;
-    let int_value: u128 = int_part.parse().ok()?;
-    let frac_value: u128 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
+    // At most 9 fraction digits: the scale and the fraction fit in a u64.
+    let scale = 10u64.checked_pow(u32::try_from(frac.len()).ok()?)?;
+    let frac_value = digits_value(frac)?;
+    // Up to 20 integer digits times the scale and the unit may exceed a u64: u128 here, and
+    // the division in u64 whenever the dividend fits (nearly always).
+    let int_value = digits_value_wide(int_part);
     let numerator = int_value
-        .checked_mul(scale)?
-        .checked_add(frac_value)?
-        .checked_mul(unit)?;
-    let bytes = numerator.checked_add(scale / 2)? / scale;
-    let tolerance = unit.div_ceil(scale.checked_mul(2)?);
+        .checked_mul(u128::from(scale))?
+        .checked_add(u128::from(frac_value))?
+        .checked_mul(u128::from(unit))?;
+    let rounded = numerator.checked_add(u128::from(scale / 2))?;
+    let bytes = match u64::try_from(rounded) {
+        Ok(r) => r / scale,
+        Err(_) => u64::try_from(rounded / u128::from(scale)).ok()?,
+    };
     Some(Size {
-        bytes: u64::try_from(bytes).ok()?,
-        tolerance: u64::try_from(tolerance).ok()?,
+        bytes,
+        tolerance: unit.div_ceil(scale.checked_mul(2)?),
     })
+}
+
+/// The value of ASCII digits (already checked), `None` if it does not fit in a u64.
+fn digits_value(d: &[u8]) -> Option<u64> {
+    d.iter().try_fold(0u64, |acc, &c| {
+        acc.checked_mul(10)?
+            .checked_add(u64::from(c.wrapping_sub(b'0')))
+    })
+}
+
+/// The value of at most 20 ASCII digits (already checked), which always fits in a u128.
+fn digits_value_wide(d: &[u8]) -> u128 {
+    d.iter().fold(0u128, |acc, &c| {
+        acc.saturating_mul(10)
+            .saturating_add(u128::from(c.wrapping_sub(b'0')))
+    })
+}
+
+/// `s.trim()`, without its cost when `s` starts and ends with a visible ASCII byte (a
+/// token always does).
+fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] | [first @ last]
+            if first.is_ascii_graphic() && last.is_ascii_graphic() =>
+        {
+            s
+        }
+        _ => s.trim(),
+    }
 }
 
 /// Parses a plain count (`"7081"`); `None` for anything but 1 to 20 ASCII digits that fit.
@@ -142,12 +169,139 @@ pub(crate) fn is_value_like(s: &str) -> bool {
 
 /// True when `s` is 1 to `max` ASCII digits.
 fn is_digits(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    is_digit_bytes(s.as_bytes(), max)
+}
+
+/// True when `s` is 1 to `max` ASCII digits.
+fn is_digit_bytes(s: &[u8], max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.iter().all(u8::is_ascii_digit)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size reader as it was before it was made faster.
+    fn parse_size_token_reference(s: &str, page_size: Option<u64>) -> Option<Size> {
+        let s = s.trim();
+        let shift = match s.as_bytes().last()?.to_ascii_uppercase() {
+            b'K' => 10,
+            b'M' => 20,
+            b'G' => 30,
+            b'T' => 40,
+            b'P' => 50,
+            b'0'..=b'9' => 0,
+            _ => return None,
+        };
+        // A suffix is one ASCII byte, so cutting it leaves a valid `str`.
+        let (number, unit) = if shift == 0 {
+            (s, 0u128)
+        } else {
+            (s.get(..s.len() - 1)?, 1u128 << shift)
+        };
+        let (int_part, frac_part) = match number.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (number, None),
+        };
+        if !super::is_digits(int_part, 20) {
+            return None;
+        }
+        if unit == 0 {
+            // Bare number: whole bytes, or whole pages for a -pages report.
+            if frac_part.is_some() {
+                return None;
+            }
+            let n: u64 = int_part.parse().ok()?;
+            return match page_size {
+                Some(page) => Some(Size {
+                    bytes: n.checked_mul(page)?,
+                    tolerance: 0,
+                }),
+                None => Some(Size {
+                    bytes: n,
+                    tolerance: 0,
+                }),
+            };
+        }
+        let frac = frac_part.unwrap_or("");
+        if frac_part.is_some() && !super::is_digits(frac, 9) {
+            return None;
+        }
+        let scale = 10u128.checked_pow(u32::try_from(frac.len()).ok()?)?;
+        let int_value: u128 = int_part.parse().ok()?;
+        let frac_value: u128 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
+        let numerator = int_value
+            .checked_mul(scale)?
+            .checked_add(frac_value)?
+            .checked_mul(unit)?;
+        let bytes = numerator.checked_add(scale / 2)? / scale;
+        let tolerance = unit.div_ceil(scale.checked_mul(2)?);
+        Some(Size {
+            bytes: u64::try_from(bytes).ok()?,
+            tolerance: u64::try_from(tolerance).ok()?,
+        })
+    }
+
+    /// Same sizes and tolerances as the reference reader, on every token shape around the
+    /// limits (digits, fractions, suffixes, overflow, whitespace, junk).
+    #[test]
+    fn same_as_the_reference_reader() {
+        let ints = [
+            "",
+            "0",
+            "1",
+            "7",
+            "12",
+            "999",
+            "1023",
+            "4096",
+            "65535",
+            "123456789",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "999999999999999999999",
+            "00000000000000000001",
+        ];
+        let fracs = [
+            None,
+            Some(""),
+            Some("0"),
+            Some("5"),
+            Some("05"),
+            Some("999999999"),
+            Some("1234567890"),
+            Some("x"),
+        ];
+        let suffixes = ["", "K", "k", "M", "m", "G", "T", "P", "p", "B", "%", "KB"];
+        let mut n = 0;
+        for int in ints {
+            for frac in fracs {
+                for suffix in suffixes {
+                    let body = match frac {
+                        Some(f) => format!("{int}.{f}{suffix}"),
+                        None => format!("{int}{suffix}"),
+                    };
+                    for text in [body.clone(), format!(" {body}\t"), format!("{body}\u{a0}")] {
+                        for page in [None, Some(4096), Some(u64::MAX)] {
+                            assert_eq!(
+                                parse_size_token(&text, page),
+                                parse_size_token_reference(&text, page),
+                                "{text:?} {page:?}"
+                            );
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(n > 10_000);
+    }
 
     #[test]
     fn suffixed_sizes_are_binary() {

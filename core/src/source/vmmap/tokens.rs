@@ -16,42 +16,79 @@ pub(crate) struct Token<'a> {
     pub end: usize,
 }
 
-/// Splits `line` into whitespace-separated tokens (Unicode whitespace; an ASCII line, nearly
-/// every line of a report, is split byte by byte, with the same set of ASCII whitespace).
+/// Splits `line` into whitespace-separated tokens (`char::is_whitespace`, as
+/// `str::split_whitespace`), with their offsets.
+#[cfg(test)]
 pub(crate) fn tokenize(line: &str) -> Vec<Token<'_>> {
-    let mut tokens = Vec::with_capacity(16);
-    let mut start = None;
-    let mut boundary = |i: usize, space: bool, start: &mut Option<usize>| {
-        if space {
-            if let Some(s) = start.take() {
-                tokens.push(Token {
-                    text: line.get(s..i).unwrap_or(""),
-                    start: s,
-                    end: i,
-                });
+    tokens(line).collect()
+}
+
+/// The whitespace-separated tokens of `line`, lazily, without allocating.
+pub(crate) fn tokens(line: &str) -> Tokens<'_> {
+    Tokens { line, at: 0 }
+}
+
+/// The tokens of `line` that start at or after byte `at` (which must be a char boundary,
+/// else there are none), with offsets in `line`. A token that began before `at` and runs
+/// past it is seen from `at` on, as if the line started there.
+pub(crate) fn tokens_from(line: &str, at: usize) -> Tokens<'_> {
+    Tokens { line, at }
+}
+
+/// Iterator over the whitespace-separated tokens of a line; see [`tokens`].
+///
+/// Whitespace is `char::is_whitespace`: on ASCII bytes `\t \n VT FF \r` and space, tested
+/// byte by byte; a non-ASCII char is decoded and tested as a whole.
+#[derive(Clone, Debug)]
+pub(crate) struct Tokens<'a> {
+    line: &'a str,
+    /// Byte offset where the next search starts.
+    at: usize,
+}
+
+/// The char at byte `i` of `line` (a char boundary) and whether it is whitespace;
+/// `None` at the end (or off a boundary).
+#[inline]
+fn class_at(line: &str, i: usize) -> Option<(bool, usize)> {
+    let &b = line.as_bytes().get(i)?;
+    if b < 0x80 {
+        return Some((matches!(b, b'\t'..=b'\r' | b' '), 1));
+    }
+    let c = line.get(i..)?.chars().next()?;
+    Some((c.is_whitespace(), c.len_utf8()))
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Token<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Token<'a>> {
+        let mut i = self.at;
+        let start = loop {
+            match class_at(self.line, i) {
+                Some((true, n)) => i += n,
+                Some((false, _)) => break i,
+                None => {
+                    self.at = self.line.len();
+                    return None;
+                }
             }
-        } else if start.is_none() {
-            *start = Some(i);
+        };
+        while let Some((false, n)) = class_at(self.line, i) {
+            i += n;
         }
-    };
-    if line.is_ascii() {
-        for (i, &b) in line.as_bytes().iter().enumerate() {
-            // char::is_whitespace on ASCII: \t \n VT FF \r and space.
-            boundary(i, matches!(b, b'\t'..=b'\r' | b' '), &mut start);
-        }
-    } else {
-        for (i, c) in line.char_indices() {
-            boundary(i, c.is_whitespace(), &mut start);
-        }
+        self.at = i;
+        Some(Token {
+            text: self.line.get(start..i).unwrap_or(""),
+            start,
+            end: i,
+        })
     }
-    if let Some(s) = start {
-        tokens.push(Token {
-            text: line.get(s..).unwrap_or(""),
-            start: s,
-            end: line.len(),
-        });
-    }
-    tokens
+}
+
+/// True when `s` starts with a char that is not whitespace (so a token starts there).
+pub(crate) fn starts_with_token(s: &str) -> bool {
+    matches!(class_at(s, 0), Some((false, _)))
 }
 
 /// The display column (0-based, in characters) of byte offset `byte` of `line`.
