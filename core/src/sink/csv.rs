@@ -239,7 +239,10 @@ pub struct CsvSink {
     processes: Table,
     errors: Table,
     tables: Vec<Table>,
+    /// The row of the tables `csv` writes.
     row: Row,
+    /// The row of `regions.csv`, encoded by [`Row::line_into`].
+    region_row: Row,
     cached: Cached,
 }
 
@@ -274,7 +277,8 @@ impl CsvSink {
                 .iter()
                 .map(|(_, t)| Table::create(dir, &format!("{}.csv", t.name), &table_header(t)))
                 .collect::<Result<_, _>>()?,
-            row: Row::new(formula_guard),
+            row: Row::new(formula_guard, true),
+            region_row: Row::new(formula_guard, false),
             cached: Cached::default(),
         })
     }
@@ -332,8 +336,12 @@ impl CsvSink {
         }
         row.bool(r.deleted());
         row.raw(r.kind.as_str().as_bytes());
-        for f in REGION_USAGE {
-            row.opt(r.usage.get(f));
+        if r.usage.is_empty() {
+            row.absent(REGION_USAGE.len());
+        } else {
+            for f in REGION_USAGE {
+                row.opt(r.usage.get(f));
+            }
         }
         row.raw(r.vm_flags.as_deref().unwrap_or("").as_bytes());
         row.opt(r.usage.get(UsageField::Dirty));
@@ -409,8 +417,8 @@ impl Sink for CsvSink {
         self.row.prepare(&c.process.name, &mut self.cached.name);
         self.cached.path = None;
         for (i, r) in c.regions.iter().enumerate() {
-            Self::region_row(&mut self.row, &mut self.cached, c, i, r);
-            self.regions.write(&self.row)?;
+            Self::region_row(&mut self.region_row, &mut self.cached, c, i, r);
+            self.regions.write(&self.region_row)?;
         }
         Self::process_row(&mut self.row, c);
         self.processes.write(&self.row)?;

@@ -21,10 +21,17 @@ use crate::model::Cell;
 #[derive(Default)]
 pub(super) struct Row {
     buf: Vec<u8>,
-    /// Where each cell ends (the position of its comma).
+    /// Where each cell ends (the position of its comma), kept only for rows whose cells are
+    /// read back one by one ([`Row::cells`]: the tables `csv` writes).
     ends: Vec<usize>,
-    /// The cells that must be quoted, in order (rare: text with `,` `"` CR LF).
-    quoted: Vec<usize>,
+    track_ends: bool,
+    /// Cells so far.
+    count: usize,
+    /// Where the current cell starts.
+    cell_start: usize,
+    /// The cells that must be quoted, as ranges of `buf`, in order (rare: text with `,` `"`
+    /// CR LF).
+    quoted: Vec<(usize, usize)>,
     /// Put `'` in front of text cells a spreadsheet would run as formulas.
     pub(super) formula_guard: bool,
 }
@@ -44,10 +51,12 @@ fn needs_quotes(cell: &[u8]) -> bool {
 }
 
 impl Row {
-    /// A row whose text cells get the formula guard (see [`cell`]) when `formula_guard`.
-    pub(super) fn new(formula_guard: bool) -> Row {
+    /// A row whose text cells get the formula guard (see [`cell`]) when `formula_guard`, and
+    /// whose cells can be read back with [`Row::cells`] when `track_ends`.
+    pub(super) fn new(formula_guard: bool, track_ends: bool) -> Row {
         Row {
             formula_guard,
+            track_ends,
             ..Row::default()
         }
     }
@@ -56,12 +65,35 @@ impl Row {
         self.buf.clear();
         self.ends.clear();
         self.quoted.clear();
+        self.count = 0;
+        self.cell_start = 0;
     }
 
     /// Ends the cell written into `buf` since the last one.
+    #[inline]
     fn end(&mut self) {
-        self.ends.push(self.buf.len());
+        if self.track_ends {
+            self.ends.push(self.buf.len());
+        }
         self.buf.push(b',');
+        self.count += 1;
+        self.cell_start = self.buf.len();
+    }
+
+    /// Ends the current cell, quoted in the line if it needs it.
+    #[inline]
+    fn end_checked(&mut self) {
+        if needs_quotes(&self.buf[self.cell_start..]) {
+            self.quoted.push((self.cell_start, self.buf.len()));
+        }
+        self.end();
+    }
+
+    /// `n` absent (empty) cells.
+    pub(super) fn absent(&mut self, n: usize) {
+        for _ in 0..n {
+            self.end();
+        }
     }
 
     /// The buffer to write the current cell into, as valid UTF-8 (call [`Row::end_cell`]
@@ -72,14 +104,7 @@ impl Row {
 
     /// Ends a cell written through [`Row::buf`], quoted in the line if it needs it.
     pub(super) fn end_cell(&mut self) {
-        let start = match self.ends.last() {
-            Some(&e) => e + 1,
-            None => 0,
-        };
-        if needs_quotes(&self.buf[start..]) {
-            self.quoted.push(self.ends.len());
-        }
-        self.end();
+        self.end_checked();
     }
 
     /// A cell that never needs quotes or the guard (numbers, fixed words).
@@ -95,15 +120,11 @@ impl Row {
             self.end();
             return;
         }
-        let start = self.buf.len();
         cell::escape_into(b, &mut self.buf);
         if self.formula_guard {
-            cell::guard_from(&mut self.buf, start);
+            cell::guard_from(&mut self.buf, self.cell_start);
         }
-        if needs_quotes(&self.buf[start..]) {
-            self.quoted.push(self.ends.len());
-        }
-        self.end();
+        self.end_checked();
     }
 
     /// `b` as [`Row::escaped`] would write it, into `out` (replacing what it held).
@@ -118,13 +139,14 @@ impl Row {
 
     /// A cell made by [`Row::prepare`].
     pub(super) fn prepared(&mut self, p: &Prepared) {
-        if p.quote {
-            self.quoted.push(self.ends.len());
-        }
         self.buf.extend_from_slice(&p.bytes);
+        if p.quote {
+            self.quoted.push((self.cell_start, self.buf.len()));
+        }
         self.end();
     }
 
+    #[inline]
     pub(super) fn int(&mut self, v: u64) {
         // Most residency figures of most regions are 0.
         if v == 0 {
@@ -135,6 +157,7 @@ impl Row {
         self.end();
     }
 
+    #[inline]
     pub(super) fn opt(&mut self, v: Option<u64>) {
         match v {
             Some(v) => self.int(v),
@@ -171,44 +194,36 @@ impl Row {
         start..self.ends[i]
     }
 
-    /// The cells as stored (escaped, guarded, not quoted).
+    /// The cells as stored (escaped, guarded, not quoted); only for a row made with
+    /// `track_ends`.
     pub(super) fn cells(&self) -> impl Iterator<Item = &[u8]> {
+        debug_assert!(self.track_ends || self.count == 0);
         (0..self.ends.len()).map(|i| &self.buf[self.range(i)])
     }
 
     /// Appends the row as one CSV line, `\n` included.
     pub(super) fn line_into(&self, out: &mut Vec<u8>) {
-        let Some(&last) = self.ends.last() else {
-            // csv::Writer writes an empty record as one empty field, which must be quoted.
+        // csv::Writer quotes the one field of a record that has only an empty one (and writes
+        // an empty record that way too).
+        if self.count == 0 || (self.count == 1 && self.buf.len() == 1) {
             out.extend_from_slice(b"\"\"\n");
             return;
-        };
-        if self.quoted.is_empty() && !(self.ends.len() == 1 && last == 0) {
-            out.extend_from_slice(&self.buf[..last]);
-            out.push(b'\n');
-            return;
         }
-        let mut quoted = self.quoted.iter().copied().peekable();
-        for i in 0..self.ends.len() {
-            if i > 0 {
-                out.push(b',');
-            }
-            let cell = &self.buf[self.range(i)];
-            let quote =
-                quoted.next_if_eq(&i).is_some() || (self.ends.len() == 1 && cell.is_empty());
-            if !quote {
-                out.extend_from_slice(cell);
-                continue;
-            }
+        let body = &self.buf[..self.buf.len() - 1];
+        let mut from = 0;
+        for &(start, end) in &self.quoted {
+            out.extend_from_slice(&body[from..start]);
             out.push(b'"');
-            for part in cell.split_inclusive(|&b| b == b'"') {
+            for part in body[start..end].split_inclusive(|&b| b == b'"') {
                 out.extend_from_slice(part);
                 if part.ends_with(b"\"") {
                     out.push(b'"');
                 }
             }
             out.push(b'"');
+            from = end;
         }
+        out.extend_from_slice(&body[from..]);
         out.push(b'\n');
     }
 }
@@ -227,14 +242,19 @@ mod tests {
     }
 
     /// The cells as `Row` stores them: escaped, guarded.
+    /// The row (made without `track_ends`, as regions.csv's is) and the stored cells (read
+    /// back from a twin that tracks them).
     fn row_of(cells: &[Vec<u8>], guard: bool) -> (Row, Vec<Vec<u8>>) {
-        let mut row = Row::new(guard);
-        let mut stored = Vec::new();
+        let (mut row, mut twin) = (Row::new(guard, false), Row::new(guard, true));
         for c in cells {
             row.escaped(c);
-            let i = row.ends.len() - 1;
-            stored.push(row.buf[row.range(i)].to_vec());
+            twin.escaped(c);
         }
+        let stored = twin.cells().map(<[u8]>::to_vec).collect();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        row.line_into(&mut a);
+        twin.line_into(&mut b);
+        assert_eq!(a, b, "tracking the ends changes nothing in the line");
         (row, stored)
     }
 
@@ -267,7 +287,7 @@ mod tests {
     fn prepared_cells_are_escaped_cells() {
         for guard in [false, true] {
             for b in [&b"=x,\"y\""[..], b"/usr/lib/libc.so.6", b"\xff\\", b""] {
-                let (mut direct, mut via) = (Row::new(guard), Row::new(guard));
+                let (mut direct, mut via) = (Row::new(guard, true), Row::new(guard, false));
                 let mut p = Prepared::default();
                 via.prepare(b, &mut p);
                 for _ in 0..2 {
@@ -284,9 +304,10 @@ mod tests {
 
     #[test]
     fn numbers_and_raw_cells_are_never_quoted() {
-        let mut row = Row::new(true);
+        let mut row = Row::new(true, false);
         row.int(12);
         row.int(0);
+        row.absent(2);
         row.opt(Some(0));
         row.hex(0x7f00);
         row.opt(None);
@@ -294,12 +315,14 @@ mod tests {
         row.raw(b"r-xp");
         let mut line = Vec::new();
         row.line_into(&mut line);
-        assert_eq!(line, b"12,0,0,0x7f00,,true,r-xp\n");
+        assert_eq!(line, b"12,0,,,0,0x7f00,,true,r-xp\n");
         assert_eq!(
             line,
             csv_crate_line(&[
                 b"12".to_vec(),
                 b"0".to_vec(),
+                vec![],
+                vec![],
                 b"0".to_vec(),
                 b"0x7f00".to_vec(),
                 vec![],

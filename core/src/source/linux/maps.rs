@@ -83,7 +83,109 @@ fn bad(what: &'static str) -> ParseError {
 }
 
 /// Parses one maps line (without its newline).
+///
+/// A line in the kernel's own form (single spaces between the fields, the path after the
+/// padding) is read in one pass over its bytes; anything else takes the general tokenizer,
+/// which accepts and refuses exactly what it did before the shortcut (the tests hold one to
+/// the other).
 pub fn parse_line(line: &[u8]) -> Result<MapsLine<'_>, ParseError> {
+    match kernel_form(line) {
+        Some(l) => Ok(l),
+        None => parse_general(line),
+    }
+}
+
+/// The value of each byte as a hex digit, or 0xff.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// 1 to 16 hex digits from `*i` up to `stop` (consumed too).
+#[inline]
+fn hex_to(line: &[u8], i: &mut usize, stop: u8) -> Option<u64> {
+    let first = *i;
+    let mut v: u64 = 0;
+    loop {
+        let b = *line.get(*i)?;
+        *i += 1;
+        if b == stop {
+            break;
+        }
+        let d = HEX[usize::from(b)];
+        if d == 0xff || *i - first > 16 {
+            return None;
+        }
+        v = (v << 4) | u64::from(d);
+    }
+    (*i - first > 1).then_some(v)
+}
+
+/// [`parse_line`]'s one pass over a line in the kernel's form; `None` for anything else.
+fn kernel_form(line: &[u8]) -> Option<MapsLine<'_>> {
+    let mut i = 0;
+    let start = hex_to(line, &mut i, b'-')?;
+    let end = hex_to(line, &mut i, b' ')?;
+    if end < start {
+        return None;
+    }
+    let perms = Perms::parse(line.get(i..i + 4)?)?;
+    i += 4;
+    if line.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    let offset = hex_to(line, &mut i, b' ')?;
+    let dev_major = u32::try_from(hex_to(line, &mut i, b':')?).ok()?;
+    let dev_minor = u32::try_from(hex_to(line, &mut i, b' ')?).ok()?;
+    let first = i;
+    let mut inode: u64 = 0;
+    while let Some(&b) = line.get(i) {
+        if b == b' ' {
+            break;
+        }
+        // 19 digits always fit; longer numbers take the general path (overflow check).
+        if !b.is_ascii_digit() || i - first == 19 {
+            return None;
+        }
+        inode = inode * 10 + u64::from(b - b'0');
+        i += 1;
+    }
+    if i == first {
+        return None;
+    }
+    let mut rest = &line[i..];
+    while let Some(tail) = rest.strip_prefix(b"        ") {
+        rest = tail;
+    }
+    while let [b' ', tail @ ..] = rest {
+        rest = tail;
+    }
+    Some(MapsLine {
+        start,
+        end,
+        perms,
+        offset,
+        dev_major,
+        dev_minor,
+        inode,
+        path: rest,
+    })
+}
+
+/// The general tokenizer behind [`parse_line`]: space-separated fields, any number of spaces.
+fn parse_general(line: &[u8]) -> Result<MapsLine<'_>, ParseError> {
     let mut rest = line;
     let range = token(&mut rest).ok_or_else(|| bad("address range"))?;
     let dash = memchr(b'-', range).ok_or_else(|| bad("address range"))?;
@@ -190,11 +292,18 @@ impl RegionBuilder {
 /// regions before it stay in `out` and the error names the line (1-based).
 pub fn parse(text: &[u8], out: &mut Vec<Region>) -> Result<(), ParseError> {
     let mut builder = RegionBuilder::default();
-    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+    out.reserve(memchr::memchr_iter(b'\n', text).count() + 1);
+    let mut pos = 0;
+    let mut n = 0;
+    while pos < text.len() {
+        let end = memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
+        let line = &text[pos..end];
+        pos = end + 1;
+        n += 1;
         if line.is_empty() {
             continue;
         }
-        let parsed = parse_line(line).map_err(|e| e.at_line(n + 1))?;
+        let parsed = parse_line(line).map_err(|e| e.at_line(n))?;
         out.push(builder.region(&parsed));
     }
     Ok(())
@@ -251,6 +360,72 @@ mod tests {
                 other => panic!("{}: {other:?}", String::from_utf8_lossy(line)),
             }
         }
+    }
+
+    /// Every maps line of the repository's captures (maps files and smaps headers).
+    fn real_lines() -> Vec<Vec<u8>> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut out = Vec::new();
+        let mut dirs = vec![root.join("tests/fixtures"), root.join("benches/data")];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.to_string_lossy().contains("maps") {
+                    let text = std::fs::read(&p).unwrap();
+                    out.extend(
+                        text.split(|&b| b == b'\n')
+                            .filter(|l| {
+                                let first = l.split(|&b| b == b' ').next().unwrap_or(&[]);
+                                first.contains(&b'-')
+                                    && first.iter().all(|&b| b == b'-' || b.is_ascii_hexdigit())
+                            })
+                            .map(<[u8]>::to_vec),
+                    );
+                }
+            }
+        }
+        assert!(out.len() > 300, "maps lines found: {}", out.len());
+        out
+    }
+
+    fn same(line: &[u8]) {
+        let fast = kernel_form(line);
+        let general = parse_general(line);
+        if let Some(f) = fast {
+            assert_eq!(Ok(f), general, "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn the_shortcut_agrees_with_the_tokenizer() {
+        let lines = real_lines();
+        let mut taken = 0;
+        for line in &lines {
+            same(line);
+            taken += usize::from(kernel_form(line).is_some());
+            // Every byte changed in turn to what could confuse a field boundary.
+            for k in (0..line.len()).step_by(3) {
+                for b in [b' ', b'-', b':', b'0', b'f', b'G', b'\t'] {
+                    let mut l = line.clone();
+                    l[k] = b;
+                    same(&l);
+                    same(&l[..k]);
+                }
+            }
+        }
+        let missed: Vec<String> = lines
+            .iter()
+            .filter(|l| kernel_form(l).is_none())
+            .take(5)
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        assert_eq!(
+            taken,
+            lines.len(),
+            "every real line takes the shortcut: {missed:#?}"
+        );
     }
 
     #[test]
@@ -330,6 +505,9 @@ mod properties {
             let want = MapsLine { start, end, perms, offset, dev_major: major, dev_minor: minor, inode, path: &path };
             let line = render(&want);
             let parsed = parse_line(&line).expect("a kernel line parses");
+            if inode < 10_000_000_000_000_000_000 {
+                prop_assert_eq!(Some(parsed), kernel_form(&line), "the shortcut takes kernel lines");
+            }
             prop_assert_eq!((parsed.start, parsed.end, parsed.perms, parsed.offset), (start, end, perms, offset));
             prop_assert_eq!((parsed.dev_major, parsed.dev_minor, parsed.inode), (major, minor, inode));
             prop_assert_eq!(&*decode_path(parsed.path), path.as_slice());
