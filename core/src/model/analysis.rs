@@ -1,5 +1,7 @@
 //! What analyzers add to a process: values for their region columns and rows of their tables.
 
+use std::sync::Arc;
+
 use std::fmt;
 
 /// One value emitted by an analyzer, owned by the host.
@@ -16,8 +18,9 @@ pub enum Cell {
     F64(f64),
     /// Boolean.
     Bool(bool),
-    /// UTF-8 text.
-    Text(Box<str>),
+    /// UTF-8 text (shared: a value repeated region after region, such as an image's path, is
+    /// one allocation).
+    Text(Arc<str>),
     /// Raw bytes (written with the reversible escape).
     Bytes(Box<[u8]>),
     /// An address (written `0x…`).

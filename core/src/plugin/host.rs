@@ -7,6 +7,7 @@
 //! value leaves a problem message that becomes an error row.
 
 use std::ffi::c_void;
+use std::sync::Arc;
 
 use vmpipe_plugin::ColumnType;
 use vmpipe_plugin::Scope;
@@ -42,6 +43,32 @@ pub struct CallCtx<'a> {
     pub problems: Vec<(&'static str, String)>,
     /// Problems beyond [`MAX_PROBLEMS`].
     pub dropped: usize,
+    /// The text values of this call seen last (see [`TextCache`]).
+    texts: TextCache,
+}
+
+/// The last few distinct text values an analyzer set, so a value repeated region after
+/// region (an image's path, a share mode, a segment name) becomes one shared allocation
+/// rather than one per cell.
+#[derive(Default)]
+struct TextCache {
+    recent: Vec<Arc<str>>,
+}
+
+impl TextCache {
+    const KEEP: usize = 16;
+
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(t) = self.recent.iter().rev().find(|t| ***t == *s) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(s);
+        if self.recent.len() == Self::KEEP {
+            self.recent.remove(0);
+        }
+        self.recent.push(t.clone());
+        t
+    }
 }
 
 impl<'a> CallCtx<'a> {
@@ -88,6 +115,7 @@ impl<'a> CallCtx<'a> {
             error: None,
             problems: Vec::new(),
             dropped: 0,
+            texts: TextCache::default(),
         }
     }
 
@@ -137,7 +165,7 @@ unsafe fn message(s: StrV1) -> String {
 ///
 /// # Safety
 /// The cell's bytes must be valid for the current call.
-unsafe fn cell(c: &CellV1, ty: ColumnType) -> Result<Cell, String> {
+unsafe fn cell(c: &CellV1, ty: ColumnType, texts: &mut TextCache) -> Result<Cell, String> {
     let got = ColumnType::from_code(c.kind);
     if c.kind == abi::kind::ABSENT {
         return Ok(Cell::Absent);
@@ -166,7 +194,7 @@ unsafe fn cell(c: &CellV1, ty: ColumnType) -> Result<Cell, String> {
             let b = unsafe { c.bytes.as_bytes() }.unwrap_or(&[]);
             if ty == ColumnType::Text {
                 match std::str::from_utf8(b) {
-                    Ok(s) => Cell::Text(s.into()),
+                    Ok(s) => Cell::Text(texts.get(s)),
                     Err(_) => return Err("text that is not UTF-8 (use a bytes column)".into()),
                 }
             } else {
@@ -203,7 +231,7 @@ unsafe extern "C" fn region_value(
         return c.refuse(status::BAD_TYPE, "a null cell".into());
     }
     // SAFETY: the plugin passes a cell valid for this call.
-    let v = match unsafe { cell(&*value, col.ty) } {
+    let v = match unsafe { cell(&*value, col.ty, &mut c.texts) } {
         Ok(v) => v,
         Err(m) => return c.refuse(status::BAD_TYPE, format!("column `{}`: {m}", col.name)),
     };
@@ -282,7 +310,7 @@ unsafe extern "C" fn table_row(
     let mut out = Vec::with_capacity(len);
     for (col, cv) in t.columns.iter().zip(raw) {
         // SAFETY: each cell's bytes are valid for this call.
-        match unsafe { cell(cv, col.ty) } {
+        match unsafe { cell(cv, col.ty, &mut c.texts) } {
             Ok(v) => out.push(v),
             Err(m) => {
                 let msg = format!("table `{}` column `{}`: {m}", t.name, col.name);

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use super::atomic_file::AtomicFile;
 use super::csv_row::{Prepared, Row};
 use super::{RunOutput, Sink, SinkError};
-use crate::model::{Region, TableRow, UsageField};
+use crate::model::{Cell, Region, TableRow, UsageField};
 use crate::plugin::{RunSchema, table_header};
 use crate::source::{Collected, ErrorRow};
 use crate::summary::RunSummary;
@@ -254,6 +254,8 @@ struct Cached {
     /// The path of the last region written (regions of one file share one allocation).
     path: Option<Arc<[u8]>>,
     path_cell: Prepared,
+    /// Per analyzer column, its last text value (analyzers' repeated values are shared).
+    analyzer: Vec<(Option<Arc<str>>, Prepared)>,
 }
 
 impl CsvSink {
@@ -363,8 +365,21 @@ impl CsvSink {
             let _ = write!(row.buf(), "{sep}{k}={v}");
         }
         row.end_cell();
-        for v in c.analysis.region(index) {
-            row.cell(v);
+        for (k, v) in c.analysis.region(index).iter().enumerate() {
+            match v {
+                Cell::Text(t) => {
+                    if cells.analyzer.len() <= k {
+                        cells.analyzer.resize_with(k + 1, Default::default);
+                    }
+                    let (last, cell) = &mut cells.analyzer[k];
+                    if !last.as_ref().is_some_and(|l| Arc::ptr_eq(l, t)) {
+                        row.prepare(t.as_bytes(), cell);
+                        *last = Some(t.clone());
+                    }
+                    row.prepared(cell);
+                }
+                _ => row.cell(v),
+            }
         }
     }
 
