@@ -3,6 +3,7 @@
 
 use super::error::Warning;
 use super::size::parse_size;
+use super::tokens::trim;
 
 /// What the report says about the process and about itself. Every field is `None` when the
 /// report does not say (format 2.2 reports have no header block; `-summary` reports have no
@@ -98,7 +99,7 @@ impl Header {
         text: &str,
         warnings: &mut Vec<Warning>,
     ) -> bool {
-        let Some(rest) = text.trim().strip_prefix("Virtual Memory Map of process") else {
+        let Some(rest) = trim(text).strip_prefix("Virtual Memory Map of process") else {
             return false;
         };
         let rest = rest.trim();

@@ -13,7 +13,7 @@
 //! about shifted rows and annotations.
 
 use super::size::parse_size_token;
-use super::tokens::{Token, column, starts_with_token, tokens, tokens_from};
+use super::tokens::{Token, column, starts_with_token, tokens, tokens_from, trim, trim_start};
 
 /// Which region section of the report a row is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub(crate) struct RegionHeader {
 impl RegionHeader {
     /// Reads a column header line; `None` when `text` is not one.
     pub(crate) fn parse(text: &str) -> Option<RegionHeader> {
-        if !text.trim_start().starts_with("REGION TYPE") {
+        if !trim_start(text).starts_with("REGION TYPE") {
             return None;
         }
         let open = text.find('[')?;
@@ -149,7 +149,7 @@ pub(crate) enum RowOutcome {
     /// The line is shaped like a region row but cannot be read; says why.
     Bad(String),
     /// A row, with remarks about it (shifted, annotated, inconsistent).
-    Row(Box<VmmapRegion>, Vec<String>),
+    Row(VmmapRegion, Vec<String>),
 }
 
 /// True when `token` is `HEX-HEX`, as `START-END` is.
@@ -274,13 +274,13 @@ pub(crate) fn parse_region_row(
                     Some(open) => before_open(text, open, true).1,
                     None => tokens(text).any(|t| is_range(t.text)),
                 };
-            if !range || text.trim_start().starts_with("REGION TYPE") {
+            if !range || trim_start(text).starts_with("REGION TYPE") {
                 return RowOutcome::NotARow;
             }
             return RowOutcome::Bad("no `[ … ]` size column".into());
         }
     };
-    if text.trim_start().starts_with("REGION TYPE") {
+    if trim_start(text).starts_with("REGION TYPE") {
         return RowOutcome::NotARow;
     }
 
@@ -297,7 +297,7 @@ pub(crate) fn parse_region_row(
         };
         return RowOutcome::Bad(why);
     };
-    let region_type = text.get(..range_token.start).unwrap_or("").trim();
+    let region_type = trim(text.get(..range_token.start).unwrap_or(""));
     if region_type.is_empty() {
         return RowOutcome::Bad("no region type before the address range".into());
     }
@@ -307,7 +307,15 @@ pub(crate) fn parse_region_row(
 
     // Inside `[ … ]`: the sizes.
     let inside = text.get(open + 1..close).unwrap_or("");
-    let count = tokens(inside).count();
+    // The cells, read once: the first few kept here, the rest (rare) read again below.
+    let mut first_cells = [""; 8];
+    let mut count = 0;
+    for (k, t) in tokens(inside).enumerate() {
+        if let Some(slot) = first_cells.get_mut(k) {
+            *slot = t.text;
+        }
+        count += 1;
+    }
     let columns: &[RegionColumn] = match header {
         Some(h) if h.columns.len() == count => &h.columns,
         Some(h) => {
@@ -343,8 +351,13 @@ pub(crate) fn parse_region_row(
         detail: String::new(),
     };
     let mut vsize_tolerance = 0;
-    for (cell, col) in tokens(inside).zip(columns) {
-        let cell = cell.text;
+    // `take` before `skip`ping: with 8 cells or fewer, `inside` is not read again.
+    let more_cells = tokens(inside)
+        .skip(first_cells.len())
+        .take(count.saturating_sub(first_cells.len()))
+        .map(|t| t.text);
+    let cells = first_cells.iter().copied().take(count).chain(more_cells);
+    for (cell, col) in cells.zip(columns) {
         let Some(size) = parse_size_token(cell, page_size) else {
             return RowOutcome::Bad(format!("{cell:?} in `[ … ]` is not a size"));
         };
@@ -388,7 +401,13 @@ pub(crate) fn parse_region_row(
     };
     region.share_mode = sm.text.get(3..).map(str::to_string);
     let mut last = sm;
-    if let Some(purge) = after.next().filter(|t| t.text.starts_with("PURGE=")) {
+    // The token after `SM=…` is `PURGE=…` only if the text there starts so (no need to read
+    // a long detail to the end to know).
+    let purge_next = text
+        .get(sm.end..)
+        .is_some_and(|rest| trim_start(rest).starts_with("PURGE="));
+    let purge = if purge_next { after.next() } else { None };
+    if let Some(purge) = purge.filter(|t| t.text.starts_with("PURGE=")) {
         region.purge = purge
             .text
             .get(6..)
@@ -398,7 +417,7 @@ pub(crate) fn parse_region_row(
     }
     region.region_type = region_type.to_string();
     let detail_text = text.get(last.end..).unwrap_or("");
-    let detail = detail_text.trim();
+    let detail = trim(detail_text);
     region.detail = detail.to_string();
 
     // Cross-checks, kept as remarks.
@@ -411,7 +430,7 @@ pub(crate) fn parse_region_row(
             ));
         }
         if let (Some((hs, hd)), false) = (h.shrmod_to_detail, detail.is_empty()) {
-            let detail_start = last.end + (detail_text.len() - detail_text.trim_start().len());
+            let detail_start = last.end + (detail_text.len() - trim_start(detail_text).len());
             // Display columns from `SM=` to the detail.
             let gap = text
                 .get(sm.start..detail_start)
@@ -434,7 +453,7 @@ pub(crate) fn parse_region_row(
             ));
         }
     }
-    RowOutcome::Row(Box::new(region), remarks)
+    RowOutcome::Row(region, remarks)
 }
 
 #[cfg(test)]
@@ -645,7 +664,7 @@ mod tests {
                     ));
                 }
             }
-            RowOutcome::Row(Box::new(region), remarks)
+            RowOutcome::Row(region, remarks)
         }
     }
 
@@ -653,7 +672,7 @@ mod tests {
 
     fn row(text: &str, header: Option<&RegionHeader>) -> (VmmapRegion, Vec<String>) {
         match parse_region_row(7, text, header, None, RegionSection::Writable) {
-            RowOutcome::Row(r, remarks) => (*r, remarks),
+            RowOutcome::Row(r, remarks) => (r, remarks),
             other => panic!("{text:?}: {other:?}"),
         }
     }

@@ -9,7 +9,7 @@ use super::summary::{KNOWN_NOTES, SummaryRow};
 use super::table::{
     TableKind, TableLayout, header_has_pages, header_kind, is_rule, looks_like_row, parse_row,
 };
-use super::tokens::{Token, split_lines};
+use super::tokens::{Token, split_lines, trim};
 use super::zones::ZoneRow;
 
 /// The page size assumed for a `-pages` report that does not print its own.
@@ -55,7 +55,7 @@ pub struct VmmapReport {
 /// [`VmmapError`] when the input is empty or nothing in it is shaped like a vmmap report.
 pub fn parse(text: &[u8]) -> Result<VmmapReport, VmmapError> {
     let (lines, invalid_utf8) = split_lines(text);
-    if lines.iter().all(|l| l.trim().is_empty()) {
+    if lines.iter().all(|l| trim(l).is_empty()) {
         return Err(VmmapError {
             line: 1,
             message: "empty input: not a vmmap report".into(),
@@ -167,7 +167,7 @@ impl<'a> Parser<'a> {
                     if let Some(slot) = next.get_mut(i) {
                         *slot = after;
                     }
-                    if !l.trim().is_empty() {
+                    if !trim(l).is_empty() {
                         after = Some(i);
                     }
                 }
@@ -188,7 +188,7 @@ impl<'a> Parser<'a> {
     /// Finds out, before reading rows, whether sizes are page counts and the page size.
     fn prescan(&mut self) {
         let header_page_size = self.lines.iter().find_map(|l| {
-            let v = l.trim().strip_prefix("VM page size:")?;
+            let v = trim(l).strip_prefix("VM page size:")?;
             page_size_value(v)
         });
         let marker = self.lines.iter().position(|l| header_has_pages(l));
@@ -253,7 +253,7 @@ impl<'a> Parser<'a> {
     /// True when line `i` starts the report proper.
     fn is_anchor(&self, i: usize) -> bool {
         let text = self.text(i);
-        let t = text.trim();
+        let t = trim(text);
         t.starts_with("Process:")
             || t.starts_with("Virtual Memory Map of process")
             || is_section_header(t)
@@ -268,7 +268,7 @@ impl<'a> Parser<'a> {
 
     fn line(&mut self, i: usize) {
         let text = self.text(i);
-        let t = text.trim();
+        let t = trim(text);
         if self.mode == Mode::Pre {
             if !self.is_anchor(i) {
                 if !t.is_empty() {
@@ -294,7 +294,7 @@ impl<'a> Parser<'a> {
     /// A line of the header block; `false` when the block has ended without `----` and the
     /// line belongs to the body.
     fn header_line(&mut self, i: usize) -> bool {
-        let t = self.text(i).trim();
+        let t = trim(self.text(i));
         if t.len() >= 2 && t.bytes().all(|b| b == b'-') {
             self.mode = Mode::Body;
             return true;
@@ -321,7 +321,7 @@ impl<'a> Parser<'a> {
 
     fn body_line(&mut self, i: usize) {
         let text = self.text(i);
-        let t = text.trim();
+        let t = trim(text);
         if t.starts_with("Process:") {
             self.warn(
                 i + 1,
@@ -404,7 +404,7 @@ impl<'a> Parser<'a> {
     }
 
     fn section_header(&mut self, i: usize) {
-        let t = self.text(i).trim();
+        let t = trim(self.text(i));
         let name = t.trim_start_matches('=').trim();
         let lower = name.to_ascii_lowercase();
         self.preamble = false;
@@ -451,7 +451,7 @@ impl<'a> Parser<'a> {
                 if section == RegionSection::Unknown {
                     self.warn(i + 1, "region row outside a `==== … regions` section");
                 }
-                self.report.regions.push(*region);
+                self.report.regions.push(region);
             }
         }
         self.flush_pending();
@@ -496,7 +496,7 @@ impl<'a> Parser<'a> {
     /// as something else.
     fn table_line(&mut self, i: usize) -> bool {
         let text = self.text(i);
-        let t = text.trim();
+        let t = trim(text);
         let Some(table) = self.table.as_mut() else {
             return false;
         };
@@ -522,8 +522,8 @@ impl<'a> Parser<'a> {
                 let n = self.text(j);
                 looks_like_row(n)
                     && header_kind(n).is_none()
-                    && !is_section_header(n.trim())
-                    && !n.trim().starts_with("Process:")
+                    && !is_section_header(trim(n))
+                    && !trim(n).starts_with("Process:")
             });
             if more_rows {
                 self.warn(i + 1, "a blank line inside the table (edited?)");
@@ -533,7 +533,7 @@ impl<'a> Parser<'a> {
             return true;
         }
         let page_size = self.page_size;
-        let row = match parse_row(text, &table.layout, page_size, &mut self.tokens) {
+        let mut row = match parse_row(text, &table.layout, page_size, &mut self.tokens) {
             Ok(row) => row,
             Err(why) => {
                 let message = if is_snip_marker(t) {
@@ -551,8 +551,8 @@ impl<'a> Parser<'a> {
             total = true;
             self.warn(i + 1, "a TOTAL row before the table's closing `=====` rule");
         }
-        for r in &row.remarks {
-            self.warn(i + 1, r.clone());
+        for r in std::mem::take(&mut row.remarks) {
+            self.warn(i + 1, r);
         }
         match kind {
             TableKind::Summary => {
@@ -564,7 +564,7 @@ impl<'a> Parser<'a> {
                         );
                     }
                 }
-                let summary_row = SummaryRow::from_table(i + 1, &row);
+                let summary_row = SummaryRow::from_table(i + 1, row);
                 if total {
                     self.report.summary_totals.push(summary_row);
                 } else {
@@ -578,7 +578,7 @@ impl<'a> Parser<'a> {
                         format!("unexpected text after the values (annotation?): {note:?}"),
                     );
                 }
-                let zone = ZoneRow::from_table(i + 1, &row);
+                let zone = ZoneRow::from_table(i + 1, row);
                 if !total {
                     self.report.malloc_zones.push(zone);
                 } else if self.report.malloc_zone_total.is_none() {
@@ -606,7 +606,7 @@ impl<'a> Parser<'a> {
     }
 
     fn drop_pending_line(&mut self, i: usize) {
-        let t = self.text(i).trim();
+        let t = trim(self.text(i));
         if self.preamble && self.section == Section::None {
             self.report.header.notes.push(t.to_string());
         } else {

@@ -61,19 +61,18 @@ pub(crate) fn parse_size_token(s: &str, page_size: Option<u64>) -> Option<Size> 
         _ => return None,
     };
     let number = if shift == 0 { s } else { s.get(..s.len() - 1)? };
-    let (int_part, frac_part) = match memchr::memchr(b'.', number) {
+    // Tokens are short: a plain search beats memchr's set-up.
+    let (int_part, frac_part) = match number.iter().position(|&b| b == b'.') {
         Some(dot) => (number.get(..dot)?, Some(number.get(dot + 1..)?)),
         None => (number, None),
     };
-    if !is_digit_bytes(int_part, 20) {
-        return None;
-    }
+    let int_value = digits(int_part, 20)?;
     if shift == 0 {
         // Bare number: whole bytes, or whole pages for a -pages report.
         if frac_part.is_some() {
             return None;
         }
-        let n = digits_value(int_part)?;
+        let n = u64::try_from(int_value).ok()?;
         return match page_size {
             Some(page) => Some(Size {
                 bytes: n.checked_mul(page)?,
@@ -86,45 +85,76 @@ pub(crate) fn parse_size_token(s: &str, page_size: Option<u64>) -> Option<Size> 
         };
     }
     let unit = 1u64 << shift;
-    let frac = frac_part.unwrap_or(b"");
-    if frac_part.is_some() && !is_digit_bytes(frac, 9) {
-        return None;
-    }
-    // At most 9 fraction digits: the scale and the fraction fit in a u64.
-    let scale = 10u64.checked_pow(u32::try_from(frac.len()).ok()?)?;
-    let frac_value = digits_value(frac)?;
+    let (frac_len, frac_value) = match frac_part {
+        // At most 9 fraction digits: the scale and the fraction fit in a u64.
+        Some(f) => (f.len(), u64::try_from(digits(f, 9)?).ok()?),
+        None => (0, 0),
+    };
+    let scale = 10u64.checked_pow(u32::try_from(frac_len).ok()?)?;
     // Up to 20 integer digits times the scale and the unit may exceed a u64: u128 here, and
     // the division in u64 whenever the dividend fits (nearly always).
-    let int_value = digits_value_wide(int_part);
     let numerator = int_value
         .checked_mul(u128::from(scale))?
         .checked_add(u128::from(frac_value))?
         .checked_mul(u128::from(unit))?;
     let rounded = numerator.checked_add(u128::from(scale / 2))?;
     let bytes = match u64::try_from(rounded) {
-        Ok(r) => r / scale,
+        Ok(r) => div_pow10(r, frac_len, false),
         Err(_) => u64::try_from(rounded / u128::from(scale)).ok()?,
     };
     Some(Size {
         bytes,
-        tolerance: unit.div_ceil(scale.checked_mul(2)?),
+        // Half a unit of the last digit: unit / (2 × scale), rounded up.
+        tolerance: div_pow10(unit, frac_len, true),
     })
 }
 
-/// The value of ASCII digits (already checked), `None` if it does not fit in a u64.
-fn digits_value(d: &[u8]) -> Option<u64> {
-    d.iter().try_fold(0u64, |acc, &c| {
-        acc.checked_mul(10)?
-            .checked_add(u64::from(c.wrapping_sub(b'0')))
-    })
+/// The value of 1 to `max` ASCII digits; `None` for anything else (or beyond a u128).
+#[inline]
+fn digits(d: &[u8], max: usize) -> Option<u128> {
+    if d.is_empty() || d.len() > max {
+        return None;
+    }
+    let (head, tail) = d.split_at(d.len().min(19));
+    // 19 digits are below 10^19 < 2^64: no overflow in u64.
+    let mut v = 0u64;
+    for &c in head {
+        let x = c.wrapping_sub(b'0');
+        if x > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(x);
+    }
+    let mut v = u128::from(v);
+    for &c in tail {
+        let x = c.wrapping_sub(b'0');
+        if x > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u128::from(x))?;
+    }
+    Some(v)
 }
 
-/// The value of at most 20 ASCII digits (already checked), which always fits in a u128.
-fn digits_value_wide(d: &[u8]) -> u128 {
-    d.iter().fold(0u128, |acc, &c| {
-        acc.saturating_mul(10)
-            .saturating_add(u128::from(c.wrapping_sub(b'0')))
-    })
+/// `x / 10^digits`, or `x / (2 × 10^digits)` rounded up when `half_up`, for `digits` up to
+/// 9 (a division by a constant is a multiplication; a division by a variable is not).
+#[inline(always)]
+fn div_pow10(x: u64, digits: usize, half_up: bool) -> u64 {
+    fn div<const D: u64>(x: u64, half_up: bool) -> u64 {
+        if half_up { x.div_ceil(2 * D) } else { x / D }
+    }
+    match digits {
+        0 => div::<1>(x, half_up),
+        1 => div::<10>(x, half_up),
+        2 => div::<100>(x, half_up),
+        3 => div::<1_000>(x, half_up),
+        4 => div::<10_000>(x, half_up),
+        5 => div::<100_000>(x, half_up),
+        6 => div::<1_000_000>(x, half_up),
+        7 => div::<10_000_000>(x, half_up),
+        8 => div::<100_000_000>(x, half_up),
+        _ => div::<1_000_000_000>(x, half_up),
+    }
 }
 
 /// `s.trim()`, without its cost when `s` starts and ends with a visible ASCII byte (a
@@ -274,6 +304,12 @@ mod tests {
             Some("0"),
             Some("5"),
             Some("05"),
+            Some("125"),
+            Some("1234"),
+            Some("12345"),
+            Some("123456"),
+            Some("1234567"),
+            Some("12345678"),
             Some("999999999"),
             Some("1234567890"),
             Some("x"),

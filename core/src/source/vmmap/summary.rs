@@ -42,10 +42,9 @@ pub(crate) const KNOWN_NOTES: &[&str] = &[
 ];
 
 impl SummaryRow {
-    pub(crate) fn from_table(line: usize, row: &TableRow) -> SummaryRow {
+    pub(crate) fn from_table(line: usize, row: TableRow) -> SummaryRow {
         SummaryRow {
             line,
-            region_type: row.name.clone(),
             virtual_size: row.size(ColumnKind::Virtual),
             resident: row.size(ColumnKind::Resident),
             dirty: row.size(ColumnKind::Dirty),
@@ -54,7 +53,9 @@ impl SummaryRow {
             nonvolatile: row.size(ColumnKind::NonVolatile),
             empty: row.size(ColumnKind::Empty),
             region_count: row.count(ColumnKind::RegionCount),
-            note: row.note.clone(),
+            // Moved last, once the row's values are read.
+            region_type: row.name,
+            note: row.note,
         }
     }
 }

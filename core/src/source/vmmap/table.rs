@@ -17,7 +17,7 @@
 //! values than columns (an empty zone has no `% FULL`).
 
 use super::size::{Size, is_value_like, parse_count, parse_percent, parse_size_token};
-use super::tokens::{Token, column, tokens};
+use super::tokens::{Token, column, tokens, trim, trim_start};
 
 /// Which table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub(crate) enum ColumnKind {
 }
 
 impl ColumnKind {
+    /// How many kinds there are (`Unknown` is the last).
+    pub(crate) const COUNT: usize = ColumnKind::Unknown as usize + 1;
+
     fn from_words(word: &str, label: &str) -> ColumnKind {
         match label {
             "% FRAG" => return ColumnKind::PctFrag,
@@ -100,13 +103,13 @@ pub(crate) struct TableLayout {
 
 /// True for a `=====  =======` rule line.
 pub(crate) fn is_rule(text: &str) -> bool {
-    let t = text.trim();
+    let t = trim(text);
     t.starts_with('=') && t.chars().all(|c| c == '=' || c.is_whitespace())
 }
 
 /// The kind of table whose last header line is `text`, if it is one.
 pub(crate) fn header_kind(text: &str) -> Option<TableKind> {
-    let t = text.trim_start();
+    let t = trim_start(text);
     if t.starts_with("REGION TYPE") {
         Some(TableKind::Summary)
     } else if t.starts_with("MALLOC ZONE") {
@@ -272,7 +275,9 @@ pub(crate) enum Cell {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct TableRow {
     pub name: String,
-    pub cells: Vec<(ColumnKind, Cell)>,
+    /// The row's value in each kind of column (indexed by `ColumnKind as usize`); the first
+    /// when two columns are of one kind.
+    pub cells: [Option<Cell>; ColumnKind::COUNT],
     /// Text after the values (`see MALLOC ZONE table below`).
     pub note: Option<String>,
     /// Remarks about the row (indented, values placed by assumption).
@@ -280,28 +285,32 @@ pub(crate) struct TableRow {
 }
 
 impl TableRow {
+    fn cell(&self, kind: ColumnKind) -> Option<Cell> {
+        self.cells.get(kind as usize).copied().flatten()
+    }
+
     /// The size in column `kind`, in bytes.
     pub(crate) fn size(&self, kind: ColumnKind) -> Option<u64> {
-        self.cells.iter().find_map(|(k, c)| match c {
-            Cell::Size(s) if *k == kind => Some(s.bytes),
+        match self.cell(kind)? {
+            Cell::Size(s) => Some(s.bytes),
             _ => None,
-        })
+        }
     }
 
     /// The count in column `kind`.
     pub(crate) fn count(&self, kind: ColumnKind) -> Option<u64> {
-        self.cells.iter().find_map(|(k, c)| match c {
-            Cell::Count(n) if *k == kind => Some(*n),
+        match self.cell(kind)? {
+            Cell::Count(n) => Some(n),
             _ => None,
-        })
+        }
     }
 
     /// The percentage in column `kind`.
     pub(crate) fn percent(&self, kind: ColumnKind) -> Option<f64> {
-        self.cells.iter().find_map(|(k, c)| match c {
-            Cell::Percent(p) if *k == kind => Some(*p),
+        match self.cell(kind)? {
+            Cell::Percent(p) => Some(p),
             _ => None,
-        })
+        }
     }
 }
 
@@ -373,7 +382,7 @@ pub(crate) fn parse_row<'a>(
         }
         by_position
     };
-    let mut cells = Vec::with_capacity(values.len());
+    let mut cells = [None; ColumnKind::COUNT];
     for (k, token) in values.iter().enumerate() {
         let Some(j) = placement.as_ref().map_or(Some(k), |p| p.get(k).copied()) else {
             break;
@@ -391,7 +400,12 @@ pub(crate) fn parse_row<'a>(
             parse_size_token(token.text, col.pages.then_some(page_size)).map(Cell::Size)
         };
         match cell {
-            Some(cell) => cells.push((col.kind, cell)),
+            Some(cell) => {
+                // A kind's cells are all of one variant: the first is the one read.
+                if let Some(slot @ None) = cells.get_mut(col.kind as usize) {
+                    *slot = Some(cell);
+                }
+            }
             None => {
                 return Err(format!(
                     "{:?} is not a valid {} value",
@@ -435,6 +449,38 @@ mod tests {
     mod reference {
         use super::super::*;
         use crate::source::vmmap::tokens::tokenize;
+
+        /// The row as the reference reader returns it.
+        #[derive(Debug)]
+        pub(crate) struct TableRow {
+            pub name: String,
+            pub cells: Vec<(ColumnKind, Cell)>,
+            pub note: Option<String>,
+            pub remarks: Vec<String>,
+        }
+
+        impl TableRow {
+            pub(crate) fn size(&self, kind: ColumnKind) -> Option<u64> {
+                self.cells.iter().find_map(|(k, c)| match c {
+                    Cell::Size(s) if *k == kind => Some(s.bytes),
+                    _ => None,
+                })
+            }
+
+            pub(crate) fn count(&self, kind: ColumnKind) -> Option<u64> {
+                self.cells.iter().find_map(|(k, c)| match c {
+                    Cell::Count(n) if *k == kind => Some(*n),
+                    _ => None,
+                })
+            }
+
+            pub(crate) fn percent(&self, kind: ColumnKind) -> Option<f64> {
+                self.cells.iter().find_map(|(k, c)| match c {
+                    Cell::Percent(p) if *k == kind => Some(*p),
+                    _ => None,
+                })
+            }
+        }
 
         /// Reads one row of a table. `page_size` is the size of a page for `PAGES` columns.
         pub(crate) fn parse_row_reference(
@@ -697,6 +743,26 @@ mod tests {
         );
     }
 
+    const KINDS: [ColumnKind; ColumnKind::COUNT] = {
+        use ColumnKind::*;
+        [
+            Virtual,
+            Resident,
+            Dirty,
+            Swapped,
+            Volatile,
+            NonVolatile,
+            Empty,
+            RegionCount,
+            AllocationCount,
+            BytesAllocated,
+            FragSize,
+            PctFrag,
+            PctFull,
+            Unknown,
+        ]
+    };
+
     /// The row reader gives what the reference one gives on every line of the fixtures
     /// (and those lines cut and edited), under every table layout found in them.
     #[test]
@@ -740,8 +806,14 @@ mod tests {
         let mut buf = Vec::new();
         for text in &inputs {
             for layout in &layouts {
-                let new = parse_row(text, layout, 16384, &mut buf);
-                let old = reference::parse_row_reference(text, layout, 16384);
+                let new = parse_row(text, layout, 16384, &mut buf).map(|r| {
+                    let v = KINDS.map(|k| (r.size(k), r.count(k), r.percent(k)));
+                    (r.name, v, r.note, r.remarks)
+                });
+                let old = reference::parse_row_reference(text, layout, 16384).map(|r| {
+                    let v = KINDS.map(|k| (r.size(k), r.count(k), r.percent(k)));
+                    (r.name, v, r.note, r.remarks)
+                });
                 assert_eq!(new, old, "{text:?}");
             }
         }

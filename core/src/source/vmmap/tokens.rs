@@ -52,7 +52,7 @@ pub(crate) struct Tokens<'a> {
 fn class_at(line: &str, i: usize) -> Option<(bool, usize)> {
     let &b = line.as_bytes().get(i)?;
     if b < 0x80 {
-        return Some((matches!(b, b'\t'..=b'\r' | b' '), 1));
+        return Some((is_ascii_space(b), 1));
     }
     let c = line.get(i..)?.chars().next()?;
     Some((c.is_whitespace(), c.len_utf8()))
@@ -65,6 +65,10 @@ impl<'a> Iterator for Tokens<'a> {
     fn next(&mut self) -> Option<Token<'a>> {
         let mut i = self.at;
         let start = loop {
+            // vmmap pads its columns with runs of spaces: 8 at a time.
+            while self.line.as_bytes().get(i..i + 8) == Some(b"        ") {
+                i += 8;
+            }
             match class_at(self.line, i) {
                 Some((true, n)) => i += n,
                 Some((false, _)) => break i,
@@ -89,6 +93,52 @@ impl<'a> Iterator for Tokens<'a> {
 /// True when `s` starts with a char that is not whitespace (so a token starts there).
 pub(crate) fn starts_with_token(s: &str) -> bool {
     matches!(class_at(s, 0), Some((false, _)))
+}
+
+/// `s.trim()` (Unicode whitespace), faster on the ASCII ends nearly every line has.
+pub(crate) fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii() {
+            return s.trim();
+        }
+        if !is_ascii_space(c) {
+            break;
+        }
+        i += 1;
+    }
+    let mut j = b.len();
+    while j > i {
+        match b.get(j - 1) {
+            Some(&c) if !c.is_ascii() => return s.trim(),
+            Some(&c) if is_ascii_space(c) => j -= 1,
+            _ => break,
+        }
+    }
+    s.get(i..j).unwrap_or("")
+}
+
+/// `s.trim_start()` (Unicode whitespace), faster on an ASCII start.
+pub(crate) fn trim_start(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii() {
+            return s.trim_start();
+        }
+        if !is_ascii_space(c) {
+            break;
+        }
+        i += 1;
+    }
+    s.get(i..).unwrap_or("")
+}
+
+/// `char::is_whitespace` for an ASCII byte: `\t \n VT FF \r` and space.
+#[inline]
+fn is_ascii_space(c: u8) -> bool {
+    matches!(c, b'\t'..=b'\r' | b' ')
 }
 
 /// The display column (0-based, in characters) of byte offset `byte` of `line`.
@@ -161,5 +211,27 @@ mod tests {
             .map(|t| t.text)
             .collect();
         assert_eq!(wide, ["\u{e9}", "b", "c"]);
+    }
+
+    #[test]
+    fn trims_like_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\t\x0b a b \x0c\r",
+            "\u{a0}a\u{a0}",
+            " \u{e9} ",
+            "\u{2003}",
+            "x\u{2003}",
+            "\u{85}  y",
+            "  \u{3000}",
+            "é",
+            "a\u{a0}b",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+            assert_eq!(trim_start(s), s.trim_start(), "{s:?}");
+        }
     }
 }

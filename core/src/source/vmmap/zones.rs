@@ -34,10 +34,9 @@ pub struct ZoneRow {
 }
 
 impl ZoneRow {
-    pub(crate) fn from_table(line: usize, row: &TableRow) -> ZoneRow {
+    pub(crate) fn from_table(line: usize, row: TableRow) -> ZoneRow {
         ZoneRow {
             line,
-            name: row.name.clone(),
             virtual_size: row.size(ColumnKind::Virtual),
             resident: row.size(ColumnKind::Resident),
             dirty: row.size(ColumnKind::Dirty),
@@ -48,6 +47,8 @@ impl ZoneRow {
             pct_frag: row.percent(ColumnKind::PctFrag),
             pct_full: row.percent(ColumnKind::PctFull),
             region_count: row.count(ColumnKind::RegionCount),
+            // Moved last, once the row's values are read.
+            name: row.name,
         }
     }
 }
