@@ -1,14 +1,20 @@
 //! The engine: collects processes in parallel (rayon) and streams them, in pid order, to the
 //! sinks.
 //!
-//! Processes are taken in batches. While the sinks write batch *k* on one thread, the other
-//! threads of the pool collect batch *k+1*; only two batches are ever in memory, never the
-//! whole machine's regions. Output order is the source's pid order whatever the thread count,
-//! so the same input gives the same bytes.
+//! Every thread of the pool runs the same loop: take the next process (in pid order), collect
+//! and analyze it, put it among the finished ones, and — if no other thread is writing — write
+//! every finished process that is next in pid order to the sinks. So writing is shared out
+//! like the rest of the work: no thread waits at a batch boundary, and with one thread the
+//! run is simply sequential. A thread does not take a process more than a window (two
+//! batches) ahead of the last one written, so only that many processes are ever in memory,
+//! never the whole machine's regions. Output order is the source's pid order whatever the
+//! thread count, so the same input gives the same bytes.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::plugin::Analyzers;
@@ -31,7 +37,8 @@ pub trait Progress: Send + Sync {
 pub struct EngineOptions {
     /// Worker threads; `None` is one per core.
     pub threads: Option<usize>,
-    /// Processes collected per batch (0 picks a default).
+    /// Processes collected per batch (0 picks a default): at most two batches' worth are in
+    /// memory at once.
     pub batch: usize,
     /// Told how far the run has come.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
@@ -57,40 +64,117 @@ pub enum EngineError {
     },
 }
 
-/// Collects and analyzes one batch in parallel; the result is in pid order.
-fn collect_batch(
-    source: &dyn Source,
-    analyzers: &Analyzers,
-    pids: &[u32],
-    progress: Option<&dyn Progress>,
-) -> Vec<Collected> {
-    pids.par_iter()
-        .with_max_len(1)
-        .filter_map(|&pid| {
-            if let Some(p) = progress {
-                p.advance(1);
-            }
-            let mut c = source.collect(pid)?;
-            // Analyzers run inside this process's task; afterwards its memory handle is
-            // dropped, so open descriptors stay bounded by the batch size.
-            analyzers.analyze(&mut c);
-            Some(c)
-        })
-        .collect()
+/// Locks `m`, whatever a panicking thread left behind (the data stays consistent: every
+/// update under these locks is a single insert, remove or counter step).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn write_batch(
-    batch: Vec<Collected>,
-    sinks: &mut [Box<dyn Sink>],
-    summary: &mut RunSummary,
-) -> Result<(), SinkError> {
-    for c in &batch {
-        summary.add(c);
-        for sink in sinks.iter_mut() {
-            sink.process(c)?;
+/// Processes collected but not yet written, by their place in the pid list (`None`: the
+/// source skipped it).
+struct Finished {
+    ready: BTreeMap<usize, Option<Collected>>,
+    /// The place of the next process to write.
+    next: usize,
+}
+
+/// The writing side: the sinks and the summary, used by one thread at a time.
+struct Writer<'s> {
+    sinks: &'s mut [Box<dyn Sink>],
+    summary: &'s mut RunSummary,
+    error: Option<SinkError>,
+}
+
+/// The state the pool's threads share while a run goes on.
+struct Pipeline<'a, 's> {
+    source: &'a dyn Source,
+    analyzers: &'a Analyzers,
+    pids: &'a [u32],
+    progress: Option<&'a dyn Progress>,
+    /// At most this many processes past the last one written may be taken.
+    window: usize,
+    taken: AtomicUsize,
+    stop: AtomicBool,
+    finished: Mutex<Finished>,
+    /// Signalled when processes are written (threads waiting for the window).
+    written: Condvar,
+    writer: Mutex<Writer<'s>>,
+}
+
+impl Pipeline<'_, '_> {
+    /// One thread's loop (see the module docs).
+    fn work(&self) {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let i = self.taken.fetch_add(1, Ordering::Relaxed);
+            let Some(&pid) = self.pids.get(i) else {
+                return;
+            };
+            // Wait for the window. The process being waited for has a smaller place, so it
+            // was taken earlier by a thread that is not waiting: the wait always ends.
+            {
+                let mut f = lock(&self.finished);
+                while i >= f.next + self.window && !self.stop.load(Ordering::Relaxed) {
+                    f = self.written.wait(f).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            if let Some(p) = self.progress {
+                p.advance(1);
+            }
+            let collected = self.source.collect(pid).map(|mut c| {
+                // Analyzers run inside this process's task; afterwards its memory handle is
+                // dropped, so open descriptors stay bounded by the window.
+                self.analyzers.analyze(&mut c);
+                c
+            });
+            lock(&self.finished).ready.insert(i, collected);
+            self.write_ready();
         }
     }
-    Ok(())
+
+    /// Writes every finished process that is next in order, unless another thread is
+    /// writing (that thread then writes it: it looks again after letting go).
+    fn write_ready(&self) {
+        loop {
+            let Ok(mut w) = self.writer.try_lock() else {
+                return;
+            };
+            loop {
+                let item = {
+                    let mut f = lock(&self.finished);
+                    let next = f.next;
+                    match f.ready.remove(&next) {
+                        Some(item) => item,
+                        None => break,
+                    }
+                };
+                if let Some(c) = item {
+                    if w.error.is_none() {
+                        w.summary.add(&c);
+                        let w = &mut *w;
+                        for sink in w.sinks.iter_mut() {
+                            if let Err(e) = sink.process(&c) {
+                                w.error = Some(e);
+                                self.stop.store(true, Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                    }
+                }
+                lock(&self.finished).next += 1;
+                self.written.notify_all();
+            }
+            drop(w);
+            // A process may have been put among the finished after this thread looked last
+            // and before it let go, by a thread that could not write then.
+            let f = lock(&self.finished);
+            if !f.ready.contains_key(&f.next) {
+                return;
+            }
+        }
+    }
 }
 
 /// Runs `source` into `sinks` and closes them; returns the summary and the files written. On error the sinks are dropped unfinished, so
@@ -120,26 +204,40 @@ pub fn run(
         listed: pids.len(),
         ..RunSummary::default()
     };
-    let mut chunks = pids.chunks(batch);
     let progress = options.progress.as_deref();
     if let Some(p) = progress {
         p.start(pids.len() as u64);
     }
-    pool.install(|| -> Result<(), SinkError> {
-        let mut pending = chunks
-            .next()
-            .map(|c| collect_batch(source, analyzers, c, progress));
-        while let Some(current) = pending.take() {
-            let next = chunks.next();
-            let (collected, written) = rayon::join(
-                || next.map(|c| collect_batch(source, analyzers, c, progress)),
-                || write_batch(current, &mut sinks, &mut summary),
-            );
-            written?;
-            pending = collected;
-        }
-        Ok(())
-    })?;
+    let error = {
+        let pipeline = Pipeline {
+            source,
+            analyzers,
+            pids: &pids,
+            progress,
+            window: 2 * batch,
+            taken: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            finished: Mutex::new(Finished {
+                ready: BTreeMap::new(),
+                next: 0,
+            }),
+            written: Condvar::new(),
+            writer: Mutex::new(Writer {
+                sinks: &mut sinks,
+                summary: &mut summary,
+                error: None,
+            }),
+        };
+        pool.broadcast(|_| pipeline.work());
+        let writer = pipeline
+            .writer
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        writer.error
+    };
+    if let Some(e) = error {
+        return Err(e.into());
+    }
     if let Some(p) = progress {
         p.finish();
     }
@@ -152,4 +250,124 @@ pub fn run(
         files.extend(sink.finish(&summary, &run)?);
     }
     Ok((summary, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Pids 1..=n; every 7th is not selected; collecting sleeps a pseudo-random while and
+    /// counts how many processes are collected but not yet written.
+    struct Slow {
+        n: u32,
+        in_flight: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    impl Source for Slow {
+        fn describe(&self) -> String {
+            "slow".into()
+        }
+        fn list(&self) -> Result<Vec<u32>, SourceError> {
+            Ok((1..=self.n).collect())
+        }
+        fn collect(&self, pid: u32) -> Option<Collected> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_micros(u64::from(pid * 7919 % 13) * 50));
+            if pid % 7 == 0 {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                return None;
+            }
+            Some(Collected::new(pid, false))
+        }
+    }
+
+    /// Records the pids it is given; fails at `fail_at`.
+    struct Record {
+        seen: Arc<Mutex<Vec<u32>>>,
+        in_flight: Arc<AtomicUsize>,
+        fail_at: Option<u32>,
+    }
+
+    impl Sink for Record {
+        fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            if Some(c.process.pid) == self.fail_at {
+                return Err(SinkError::io("/x", std::io::Error::other("disk full")));
+            }
+            self.seen.lock().unwrap().push(c.process.pid);
+            Ok(())
+        }
+        fn finish(
+            self: Box<Self>,
+            _: &RunSummary,
+            _: &RunOutput,
+        ) -> Result<Vec<PathBuf>, SinkError> {
+            Ok(vec![])
+        }
+    }
+
+    fn sweep(
+        threads: usize,
+        batch: usize,
+        fail_at: Option<u32>,
+    ) -> (Result<(), String>, Vec<u32>, usize) {
+        let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let source = Slow {
+            n: 300,
+            in_flight: in_flight.clone(),
+            most: most.clone(),
+        };
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Record {
+            seen: seen.clone(),
+            in_flight,
+            fail_at,
+        };
+        let options = EngineOptions {
+            threads: Some(threads),
+            batch,
+            progress: None,
+        };
+        let r = run(&source, &Analyzers::none(), vec![Box::new(sink)], options)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let seen = seen.lock().unwrap().clone();
+        (r, seen, most.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn processes_reach_the_sinks_in_pid_order_within_the_window() {
+        let want: Vec<u32> = (1..=300).filter(|p| p % 7 != 0).collect();
+        for (threads, batch) in [(1, 4), (2, 4), (4, 4), (8, 3), (3, 0)] {
+            let (r, seen, most) = sweep(threads, batch, None);
+            assert_eq!(r, Ok(()));
+            assert_eq!(seen, want, "{threads} threads");
+            let window = 2 * if batch > 0 {
+                batch
+            } else {
+                (threads * 16).max(32)
+            };
+            assert!(most <= window, "{most} in memory at once, window {window}");
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_run_with_its_error() {
+        for threads in [1, 2, 4] {
+            let (r, seen, _) = sweep(threads, 4, Some(50));
+            assert!(r.as_ref().is_err_and(|e| e.contains("disk full")), "{r:?}");
+            assert_eq!(
+                seen.last(),
+                Some(&48),
+                "nothing after the failure is written"
+            );
+        }
+    }
 }

@@ -225,10 +225,7 @@ impl LibcCache {
                 let chunk = reader.bytes(at, len)?;
                 scanned += len as u64;
                 let mut from = 0;
-                while let Some(i) = chunk[from..]
-                    .windows(BANNER.len())
-                    .position(|w| w == BANNER)
-                {
+                while let Some(i) = memchr::memmem::find(&chunk[from..], BANNER) {
                     let addr = at + (from + i) as u64;
                     let blen = (s.end - addr).min(256) as usize;
                     let b = reader.bytes(addr, blen)?;
