@@ -19,7 +19,7 @@
 #   floor-2par       the same pids in two halves, two cats in parallel (does the machine give
 #                    two cores? ~0.5 if it does)
 #   cat-maps         cat of every selected maps
-#   maps-t1          vmpipe run pipelines/maps-only.toml --threads 1
+#   maps-t1|maps-t2  vmpipe run pipelines/maps-only.toml --threads 1 | 2
 #   none-t1|none-t2  vmpipe, smaps with no analyzer, only a CSV sink, 1 | 2 threads
 #   full-t1|full-t2  vmpipe run pipelines/all-procs.toml (every built-in analyzer, CSV, summary)
 #   pmap             pmap -X, at most 255 pids per call
@@ -149,6 +149,7 @@ run_floor-2par() {
 run_cat-maps() { T cat "${MAPSF[@]}" >/dev/null 2>&1; }
 vm() { T "$VMPIPE" run "$@" "${PIDARGS[@]}" --quiet >/dev/null; }
 run_maps-t1() { vm pipelines/maps-only.toml --threads 1 --out "$WORK/out/maps"; }
+run_maps-t2() { vm pipelines/maps-only.toml --threads 2 --out "$WORK/out/maps2"; }
 run_none-t1() { vm "$WORK/smaps-none.toml" --threads 1 --out "$WORK/out/none1"; }
 run_none-t2() { vm "$WORK/smaps-none.toml" --threads 2 --out "$WORK/out/none2"; }
 run_full-t1() { vm pipelines/all-procs.toml --threads 1 --out "$WORK/out/full1"; }
@@ -165,7 +166,7 @@ run_psutil-maps() { T "$PY" "$WORK/psutil_sweep.py" maps "${PIDS_OR_ALL[@]}" >/d
 PIDS_OR_ALL=()
 ((ALL)) || PIDS_OR_ALL=("${PIDS[@]}")
 
-CMDS=(floor floor-2par cat-maps maps-t1 none-t1 none-t2 full-t1 full-t2 pmap smem)
+CMDS=(floor floor-2par cat-maps maps-t1 maps-t2 none-t1 none-t2 full-t1 full-t2 pmap smem)
 ((HAVE_PSUTIL)) && CMDS+=(psutil-full psutil-maps)
 if [[ -n $ONLY ]]; then
     sel=(floor)

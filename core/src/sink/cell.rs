@@ -141,15 +141,14 @@ fn hex_value(c: u8) -> Option<u8> {
 
 /// Appends `0x` and `v` in lowercase hex.
 pub fn hex_into(v: u64, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"0x");
-    if v == 0 {
-        out.push(b'0');
-        return;
+    let digits = ((64 - v.leading_zeros()).div_ceil(4)).max(1) as usize;
+    let mut buf = [0u8; 18];
+    buf[0] = b'0';
+    buf[1] = b'x';
+    for (k, slot) in buf[2..2 + digits].iter_mut().rev().enumerate() {
+        *slot = hex_digit((v >> (4 * k)) as u8);
     }
-    let digits = (64 - v.leading_zeros()).div_ceil(4);
-    for i in (0..digits).rev() {
-        out.push(hex_digit((v >> (i * 4)) as u8));
-    }
+    out.extend_from_slice(&buf[..2 + digits]);
 }
 
 /// Appends `v` in decimal.
@@ -250,9 +249,13 @@ mod tests {
         v.push(b' ');
         hex_into(u64::MAX, &mut v);
         v.push(b' ');
+        hex_into(0xf, &mut v);
+        v.push(b' ');
+        hex_into(0x10, &mut v);
+        v.push(b' ');
         int_into(1234, &mut v);
         opt_into(None, &mut v);
-        assert_eq!(v, b"0x0 0x7ffd00001000 0xffffffffffffffff 1234");
+        assert_eq!(v, b"0x0 0x7ffd00001000 0xffffffffffffffff 0xf 0x10 1234");
         assert_eq!(human(0), "0");
         assert_eq!(human(2048), "2K");
         assert_eq!(human(5 * 1024 * 1024 + 512 * 1024), "5.50M");
@@ -267,6 +270,16 @@ mod properties {
     use super::*;
 
     proptest! {
+        /// Addresses are written as `format!("{v:#x}")` writes them.
+        #[test]
+        fn hex_is_std_hex(v in any::<u64>(), shift in 0u32..64) {
+            for v in [v, v >> shift] {
+                let mut out = Vec::new();
+                hex_into(v, &mut out);
+                prop_assert_eq!(String::from_utf8(out).unwrap(), format!("{v:#x}"));
+            }
+        }
+
         /// Any bytes survive a cell: escape, guard, then unguard and unescape give them back.
         #[test]
         fn any_bytes_survive_a_cell(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {

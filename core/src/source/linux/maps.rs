@@ -115,21 +115,20 @@ const HEX: [u8; 256] = {
 /// 1 to 16 hex digits from `*i` up to `stop` (consumed too).
 #[inline]
 fn hex_to(line: &[u8], i: &mut usize, stop: u8) -> Option<u64> {
-    let first = *i;
+    let rest = line.get(*i..)?;
     let mut v: u64 = 0;
-    loop {
-        let b = *line.get(*i)?;
-        *i += 1;
+    for (k, &b) in rest.iter().take(17).enumerate() {
         if b == stop {
-            break;
+            *i += k + 1;
+            return (k > 0).then_some(v);
         }
         let d = HEX[usize::from(b)];
-        if d == 0xff || *i - first > 16 {
+        if d == 0xff {
             return None;
         }
         v = (v << 4) | u64::from(d);
     }
-    (*i - first > 1).then_some(v)
+    None
 }
 
 /// [`parse_line`]'s one pass over a line in the kernel's form; `None` for anything else.
