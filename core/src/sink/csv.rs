@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use super::atomic_file::AtomicFile;
 use super::csv_row::{Prepared, Row};
+use super::writeback::Writeback;
 use super::{RunOutput, Sink, SinkError};
 use crate::model::{Cell, Region, TableRow, UsageField};
 use crate::plugin::{RunSchema, table_header};
@@ -182,6 +183,7 @@ struct LineTable {
     file: AtomicFile,
     out: File,
     buf: Vec<u8>,
+    writeback: Writeback,
 }
 
 impl LineTable {
@@ -205,6 +207,7 @@ impl LineTable {
             out: file.file()?,
             file,
             buf,
+            writeback: Writeback::default(),
         })
     }
 
@@ -219,6 +222,7 @@ impl LineTable {
     fn flush(&mut self) -> Result<(), SinkError> {
         self.out
             .write_all(&self.buf)
+            .and_then(|()| self.writeback.wrote(&self.out, self.buf.len()))
             .map_err(|e| SinkError::io(self.file.target(), e))?;
         self.buf.clear();
         Ok(())
@@ -227,6 +231,9 @@ impl LineTable {
     /// Writes what is buffered; the file, still under its temporary name.
     fn close(mut self) -> Result<AtomicFile, SinkError> {
         self.flush()?;
+        self.writeback
+            .finish()
+            .map_err(|e| SinkError::io(self.file.target(), e))?;
         drop(self.out);
         Ok(self.file)
     }

@@ -10,6 +10,7 @@ pub mod csv;
 mod csv_row;
 mod output_path;
 pub mod text;
+mod writeback;
 
 use std::path::PathBuf;
 
