@@ -2,7 +2,7 @@
 # benches/sweep.sh — vmpipe's sweep benchmark, as ratios to the kernel floor of the same run.
 #
 #   bash benches/sweep.sh [--rounds N] [--procs N] [--maps M] [--threads T] [--all]
-#                         [--commands a,b,...] [--no-build] [--keep DIR]
+#                         [--commands a,b,...] [--no-build] [--keep DIR] [--same-out]
 #
 # Starts the load (benches/loadgen: N processes x M mappings, default 200 x 300), then runs
 # every command once per round, ALTERNATING (round r starts at the r-th command, so no command
@@ -14,6 +14,8 @@
 #
 # The floor is the kernel producing the smaps text: `cat /proc/PID/smaps... > /dev/null`.
 # --all measures every process on the machine instead of the load's (the load still runs).
+# Every vmpipe run writes into a fresh --out directory; --same-out reuses one, so each run also
+# replaces the last run's files (which costs the file system the freeing of them).
 # Commands (--commands picks a subset; floor is always run):
 #   floor            cat of every selected smaps
 #   floor-2par       the same pids in two halves, two cats in parallel (does the machine give
@@ -40,6 +42,7 @@ ALL=0
 BUILD=1
 KEEP=""
 ONLY=""
+SAME_OUT=0
 while (($#)); do
     case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -50,6 +53,7 @@ while (($#)); do
     --commands) ONLY=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=$2; shift 2 ;;
+    --same-out) SAME_OUT=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "sweep.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -187,7 +191,8 @@ for ((r = 0; r <= ROUNDS; r++)); do
         # Every run writes into a fresh output directory: replacing the last run's files would
         # add the file system's cost of freeing them (ext4 mounted with `discard` frees a 9 MB
         # regions.csv inside the rename that replaces it, ~13 ms), which is not the sweep's.
-        rm -rf "$WORK/out"
+        # --same-out keeps them, to measure that cost too.
+        ((SAME_OUT)) || rm -rf "$WORK/out"
         t0=${EPOCHREALTIME/./}
         status=0
         "run_$c" || status=$?
