@@ -37,7 +37,7 @@ pub struct Region {
     /// Residency figures; empty for a `maps`-only sweep.
     pub usage: Usage,
     /// The `VmFlags` line of smaps (two-letter codes separated by spaces), when present.
-    pub vm_flags: Option<Box<str>>,
+    pub vm_flags: Option<Arc<str>>,
     /// What a report (a macOS vmmap report) says of the region beyond the Linux facts.
     pub reported: Option<Box<Reported>>,
 }

@@ -261,6 +261,8 @@ struct Cached {
     /// The path of the last region written (regions of one file share one allocation).
     path: Option<Arc<[u8]>>,
     path_cell: Prepared,
+    /// The last `VmFlags` value and the maximum permissions it gives.
+    flags: Option<(Arc<str>, Option<[u8; 3]>)>,
     /// Per analyzer column, its last text value (analyzers' repeated values are shared).
     analyzer: Vec<(Option<Arc<str>>, Prepared)>,
 }
@@ -324,7 +326,17 @@ impl CsvSink {
         row.hex(r.end);
         row.int(r.size());
         row.raw(&r.perms.as_bytes());
-        match r.max_perms() {
+        // Regions share their `VmFlags` value (see the smaps parser): read it once.
+        let max = match (&r.vm_flags, r.reported.as_ref().and_then(|x| x.max_prot)) {
+            (Some(f), None) => {
+                if !cells.flags.as_ref().is_some_and(|(g, _)| Arc::ptr_eq(f, g)) {
+                    cells.flags = Some((f.clone(), r.max_perms()));
+                }
+                cells.flags.as_ref().and_then(|(_, m)| *m)
+            }
+            _ => r.max_perms(),
+        };
+        match max {
             Some(m) => row.raw(&m),
             None => row.raw(b""),
         }

@@ -6,6 +6,8 @@
 //! names it does not know (a newer kernel's) are kept as text in [`Usage::other`], so a new
 //! kernel never breaks a sweep. `Size` is checked for form only (see below).
 
+use std::sync::Arc;
+
 use memchr::memchr;
 
 use super::ParseError;
@@ -35,6 +37,7 @@ fn parse_with(text: &[u8], out: &mut Vec<Region>, shortcut: bool) -> Result<(), 
     out.reserve(text.len() / 512 + 1);
     // next[slot]: the slot of the line that followed `slot` last time.
     let mut next = [NO_SLOT; SLOTS + 1];
+    let mut flags = FlagsCache::default();
     let mut prev = HEADER;
     let mut pos = 0;
     let mut n = 0;
@@ -42,7 +45,7 @@ fn parse_with(text: &[u8], out: &mut Vec<Region>, shortcut: bool) -> Result<(), 
         n += 1;
         let guess = next[usize::from(prev)];
         if shortcut && usize::from(guess) < SLOTS && out.len() > first {
-            if let Some(after) = fast_line(text, pos, guess, out) {
+            if let Some(after) = fast_line(text, pos, guess, out, &mut flags) {
                 pos = after;
                 prev = guess;
                 continue;
@@ -69,7 +72,7 @@ fn parse_with(text: &[u8], out: &mut Vec<Region>, shortcut: bool) -> Result<(), 
                         field: excerpt(&line[..i]),
                     });
                 };
-                field(region, &line[..i], &line[i + 1..]).map_err(|e| e.at_line(n))?;
+                field(region, &line[..i], &line[i + 1..], &mut flags).map_err(|e| e.at_line(n))?;
                 slot_of(&line[..i])
             }
             _ => {
@@ -162,7 +165,13 @@ fn starts_with_name(rest: &[u8], name: &[u8]) -> bool {
 /// Parses the line at `pos` if it is field `slot` in the kernel's exact form (`Name:`, spaces,
 /// digits, ` kB` for kB fields, `\n` or the end of the text) and applies it to the last region;
 /// returns where the next line starts. `None` leaves everything as it was.
-fn fast_line(text: &[u8], pos: usize, slot: u8, out: &mut [Region]) -> Option<usize> {
+fn fast_line(
+    text: &[u8],
+    pos: usize,
+    slot: u8,
+    out: &mut [Region],
+    flags: &mut FlagsCache,
+) -> Option<usize> {
     let name = NAMES[usize::from(slot)];
     let rest = text.get(pos..)?;
     if !starts_with_name(rest, name) {
@@ -172,7 +181,7 @@ fn fast_line(text: &[u8], pos: usize, slot: u8, out: &mut [Region]) -> Option<us
     let mut i = name.len();
     if slot == VM_FLAGS {
         let end = memchr(b'\n', &rest[i..]).map_or(rest.len(), |e| i + e);
-        field(region, b"VmFlags", &rest[i..end]).ok()?;
+        field(region, b"VmFlags", &rest[i..end], flags).ok()?;
         return Some(pos + end + 1);
     }
     while load8(rest, i) == Some(SPACES8) {
@@ -229,8 +238,37 @@ fn trim_spaces(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// The `VmFlags` values of one file seen last: most regions of a process share a handful, so
+/// each distinct one is checked as UTF-8 and allocated once and the regions share it.
+#[derive(Default)]
+struct FlagsCache {
+    recent: Vec<Arc<str>>,
+}
+
+impl FlagsCache {
+    const KEEP: usize = 8;
+
+    /// The shared value for `value`; `None` if it is not UTF-8.
+    fn get(&mut self, value: &[u8]) -> Option<Arc<str>> {
+        if let Some(f) = self.recent.iter().find(|f| f.as_bytes() == value) {
+            return Some(f.clone());
+        }
+        let f: Arc<str> = Arc::from(std::str::from_utf8(value).ok()?);
+        if self.recent.len() == Self::KEEP {
+            self.recent.pop();
+        }
+        self.recent.insert(0, f.clone());
+        Some(f)
+    }
+}
+
 /// Applies one `Name: value` line to `region`.
-fn field(region: &mut Region, name: &[u8], value: &[u8]) -> Result<(), ParseError> {
+fn field(
+    region: &mut Region,
+    name: &[u8],
+    value: &[u8],
+    flags: &mut FlagsCache,
+) -> Result<(), ParseError> {
     let value = trim_spaces(value);
     let bad = || ParseError::BadValue {
         line: 0,
@@ -238,8 +276,7 @@ fn field(region: &mut Region, name: &[u8], value: &[u8]) -> Result<(), ParseErro
         value: excerpt(value),
     };
     if name == b"VmFlags" {
-        let flags = std::str::from_utf8(value).map_err(|_| bad())?;
-        region.vm_flags = Some(flags.into());
+        region.vm_flags = Some(flags.get(value).ok_or_else(bad)?);
         return Ok(());
     }
     let known = UsageField::from_smaps_name(name);
