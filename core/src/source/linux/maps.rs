@@ -363,27 +363,17 @@ mod tests {
 
     /// Every maps line of the repository's captures (maps files and smaps headers).
     fn real_lines() -> Vec<Vec<u8>> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut out = Vec::new();
-        let mut dirs = vec![root.join("tests/fixtures"), root.join("benches/data")];
-        while let Some(dir) = dirs.pop() {
-            for e in std::fs::read_dir(&dir).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.to_string_lossy().contains("maps") {
-                    let text = std::fs::read(&p).unwrap();
-                    out.extend(
-                        text.split(|&b| b == b'\n')
-                            .filter(|l| {
-                                let first = l.split(|&b| b == b' ').next().unwrap_or(&[]);
-                                first.contains(&b'-')
-                                    && first.iter().all(|&b| b == b'-' || b.is_ascii_hexdigit())
-                            })
-                            .map(<[u8]>::to_vec),
-                    );
-                }
-            }
+        for (_, text) in crate::source::linux::captures::files_named("maps") {
+            out.extend(
+                text.split(|&b| b == b'\n')
+                    .filter(|l| {
+                        let first = l.split(|&b| b == b' ').next().unwrap_or(&[]);
+                        first.contains(&b'-')
+                            && first.iter().all(|&b| b == b'-' || b.is_ascii_hexdigit())
+                    })
+                    .map(<[u8]>::to_vec),
+            );
         }
         assert!(out.len() > 300, "maps lines found: {}", out.len());
         out

@@ -18,6 +18,8 @@
 //! `CAP_SYS_PTRACE`, and no Yama/LSM refusal); `status`, `comm` and `cmdline` are readable by
 //! everyone unless `/proc` is mounted with `hidepid`.
 
+#[cfg(test)]
+mod captures;
 pub mod maps;
 mod memory;
 mod parse_error;

@@ -374,19 +374,7 @@ VmFlags: rd wr mr mw me gd ac
 
     /// Every smaps capture in the repository, and the benchmark's.
     fn real_inputs() -> Vec<(std::path::PathBuf, Vec<u8>)> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut out = Vec::new();
-        let mut dirs = vec![root.join("tests/fixtures"), root.join("benches/data")];
-        while let Some(dir) = dirs.pop() {
-            for e in std::fs::read_dir(&dir).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.to_string_lossy().contains("smaps") {
-                    out.push((p.clone(), std::fs::read(&p).unwrap()));
-                }
-            }
-        }
+        let out = crate::source::linux::captures::files_named("smaps");
         assert!(out.len() >= 3, "smaps fixtures found: {}", out.len());
         out
     }
