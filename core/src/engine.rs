@@ -11,12 +11,14 @@
 //! thread count, so the same input gives the same bytes.
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use thiserror::Error;
 
+use crate::model::ProcessStatus;
 use crate::plugin::Analyzers;
 use crate::sink::{RunOutput, Sink, SinkError};
 use crate::source::{Collected, Source, SourceError};
@@ -62,6 +64,23 @@ pub enum EngineError {
         #[source]
         source: rayon::ThreadPoolBuildError,
     },
+}
+
+/// The record of a process whose collection panicked (a vmpipe bug; analyzers' panics are
+/// caught at the plugin boundary): an error row, so the sweep goes on and the output says so.
+fn panicked(pid: u32, panic: &(dyn std::any::Any + Send)) -> Collected {
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    let mut c = Collected::new(pid, false);
+    c.fail(
+        ProcessStatus::Partial,
+        "collect",
+        format!("vmpipe bug: reading this process panicked ({what}); please report it"),
+    );
+    c
 }
 
 /// Locks `m`, whatever a panicking thread left behind (the data stays consistent: every
@@ -123,12 +142,15 @@ impl Pipeline<'_, '_> {
             if let Some(p) = self.progress {
                 p.advance(1);
             }
-            let collected = self.source.collect(pid).map(|mut c| {
-                // Analyzers run inside this process's task; afterwards its memory handle is
-                // dropped, so open descriptors stay bounded by the window.
-                self.analyzers.analyze(&mut c);
-                c
-            });
+            let collected = catch_unwind(AssertUnwindSafe(|| {
+                self.source.collect(pid).map(|mut c| {
+                    // Analyzers run inside this process's task; afterwards its memory handle
+                    // is dropped, so open descriptors stay bounded by the window.
+                    self.analyzers.analyze(&mut c);
+                    c
+                })
+            }))
+            .unwrap_or_else(|panic| Some(panicked(pid, panic.as_ref())));
             lock(&self.finished).ready.insert(i, collected);
             self.write_ready();
         }
@@ -277,6 +299,10 @@ mod tests {
             Ok((1..=self.n).collect())
         }
         fn collect(&self, pid: u32) -> Option<Collected> {
+            if pid == 77 {
+                self.in_flight.fetch_add(1, Ordering::SeqCst);
+                panic!("a bug at 77");
+            }
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.most.fetch_max(now, Ordering::SeqCst);
             std::thread::sleep(Duration::from_micros(u64::from(pid * 7919 % 13) * 50));
@@ -288,9 +314,10 @@ mod tests {
         }
     }
 
-    /// Records the pids it is given; fails at `fail_at`.
+    /// Records the pids it is given (and the errors of each); fails at `fail_at`.
     struct Record {
         seen: Arc<Mutex<Vec<u32>>>,
+        errors: Arc<Mutex<Vec<(u32, String)>>>,
         in_flight: Arc<AtomicUsize>,
         fail_at: Option<u32>,
     }
@@ -302,6 +329,12 @@ mod tests {
                 return Err(SinkError::io("/x", std::io::Error::other("disk full")));
             }
             self.seen.lock().unwrap().push(c.process.pid);
+            for e in &c.errors {
+                self.errors
+                    .lock()
+                    .unwrap()
+                    .push((c.process.pid, e.error.clone()));
+            }
             Ok(())
         }
         fn finish(
@@ -325,8 +358,10 @@ mod tests {
             most: most.clone(),
         };
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = Record {
             seen: seen.clone(),
+            errors: errors.clone(),
             in_flight,
             fail_at,
         };
@@ -339,12 +374,20 @@ mod tests {
             .map(|_| ())
             .map_err(|e| e.to_string());
         let seen = seen.lock().unwrap().clone();
+        let errors = errors.lock().unwrap().clone();
+        assert_eq!(errors.len(), usize::from(seen.contains(&77)), "{errors:?}");
+        if let Some((pid, e)) = errors.first() {
+            assert_eq!(*pid, 77);
+            assert!(e.contains("panicked (a bug at 77)"), "{e}");
+        }
         (r, seen, most.load(Ordering::SeqCst))
     }
 
+    /// Pid 77 panics in the source: it becomes a process with an error row, and the sweep
+    /// goes on (checked in `sweep`).
     #[test]
     fn processes_reach_the_sinks_in_pid_order_within_the_window() {
-        let want: Vec<u32> = (1..=300).filter(|p| p % 7 != 0).collect();
+        let want: Vec<u32> = (1..=300).filter(|p| p % 7 != 0 || *p == 77).collect();
         for (threads, batch) in [(1, 4), (2, 4), (4, 4), (8, 3), (3, 0)] {
             let (r, seen, most) = sweep(threads, batch, None);
             assert_eq!(r, Ok(()));
