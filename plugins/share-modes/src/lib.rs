@@ -150,6 +150,23 @@ impl Totals {
             ..Totals::default()
         }
     }
+    /// The row of a `share_modes` (per process) or `modes_by_machine` (run-wide) table: the
+    /// mode, the process count for the run-wide one, then the figures.
+    fn row(&self, mode: Mode, with_processes: bool) -> Vec<Value<'static>> {
+        let mut row = vec![Value::Text(mode.as_str())];
+        if with_processes {
+            row.push(Value::U64(self.processes));
+        }
+        row.extend([
+            Value::U64(self.regions),
+            Value::U64(self.virt),
+            Value::from(self.resident),
+            Value::from(self.dirty),
+            Value::from(self.swapped),
+        ]);
+        row
+    }
+
     fn merge(&mut self, o: &Totals) {
         self.regions += o.regions;
         self.virt += o.virt;
@@ -316,17 +333,7 @@ impl Analyzer for ShareModes {
             }
         }
         for (m, t) in &per_mode {
-            host.row(
-                T_PROCESS,
-                &[
-                    Value::Text(m.as_str()),
-                    Value::U64(t.regions),
-                    Value::U64(t.virt),
-                    Value::from(t.resident),
-                    Value::from(t.dirty),
-                    Value::from(t.swapped),
-                ],
-            )?;
+            host.row(T_PROCESS, &t.row(*m, false))?;
         }
         {
             let mut modes = self.modes.lock().unwrap_or_else(|e| e.into_inner());
@@ -362,18 +369,7 @@ impl Analyzer for ShareModes {
     fn finish(&self, host: &mut Host<'_>) -> vmpipe_plugin::Result {
         let modes = self.modes.lock().unwrap_or_else(|e| e.into_inner());
         for (m, t) in modes.iter() {
-            host.row(
-                T_MACHINE,
-                &[
-                    Value::Text(m.as_str()),
-                    Value::U64(t.processes),
-                    Value::U64(t.regions),
-                    Value::U64(t.virt),
-                    Value::from(t.resident),
-                    Value::from(t.dirty),
-                    Value::from(t.swapped),
-                ],
-            )?;
+            host.row(T_MACHINE, &t.row(*m, true))?;
         }
         let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         for (uid, u) in users.iter() {
