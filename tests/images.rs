@@ -523,3 +523,70 @@ fn vmmap_report_images_come_from_the_report() {
             .all(|r| images.get(r, "attribution") == "vmmap")
     );
 }
+
+/// "Replaced" compares the mapped inode with what is at the path *in the process's own view*
+/// (its root and mount namespace). Two processes map the same library path; in the second
+/// one's private mount namespace another file is then bind-mounted over that path. Swept
+/// together (the first one first), only the second is `replaced`: what the first one's view
+/// showed is not taken for the second's.
+#[test]
+fn what_is_at_a_path_is_looked_up_in_each_process_view() {
+    support::require_root("mount namespaces and bind mounts need root");
+    support::require_tool("cc", "gcc");
+    support::require_tool("unshare", "util-linux");
+    support::require_tool("nsenter", "util-linux");
+    let libs = tempfile::tempdir().unwrap();
+    let lib = libs.path().join("libviews.so");
+    let second = libs.path().join("libviews-second.so");
+    let other = libs.path().join("libviews-other.so");
+    let f = "int vmpipe_test_function(void) { return 7; }\n";
+    cc_shared(f, &lib);
+    cc_shared(f, &second);
+    cc_shared(&format!("{f}int another(void) {{ return 8; }}\n"), &other);
+    // imgtarget dlopens the two libraries it is given.
+    let (a, b) = (lib.clone(), second.clone());
+    let both = move |_: &Path| vec![a.clone().into_os_string(), b.clone().into_os_string()];
+    let host_view = start_dynamic_target("imgtarget", both.clone(), &[]);
+    let own_view = start_dynamic_target(
+        "imgtarget",
+        both,
+        &["unshare", "--mount", "--propagation", "private"],
+    );
+    let mounted = Command::new("nsenter")
+        .arg("-t")
+        .arg(own_view.pid().to_string())
+        .arg("--mount")
+        .arg("mount")
+        .arg("--bind")
+        .arg(&other)
+        .arg(&lib)
+        .output()
+        .unwrap();
+    assert!(
+        mounted.status.success(),
+        "mount --bind in the target's namespace failed: {}",
+        String::from_utf8_lossy(&mounted.stderr)
+    );
+    assert!(
+        std::fs::read(&lib).unwrap() != std::fs::read(&other).unwrap(),
+        "the bind mount must not be visible outside the target's namespace"
+    );
+    host_view.stop();
+    own_view.stop();
+    let mut pids = [host_view.pid(), own_view.pid()];
+    pids.sort_unstable();
+    for threads in ["1", "2"] {
+        let (out, _) = sweep(&pids, &["--threads", threads]);
+        let images = Table::read(&out.path().join("images.csv"));
+        let replaced = |pid: u32| {
+            let rows = images.rows_for(pid);
+            let row = rows
+                .iter()
+                .find(|r| images.get(r, "image") == lib.to_str().unwrap())
+                .unwrap_or_else(|| panic!("no images row for {} in {pid}", lib.display()));
+            images.get(row, "replaced").to_string()
+        };
+        assert_eq!(replaced(host_view.pid()), "false", "{threads} threads");
+        assert_eq!(replaced(own_view.pid()), "true", "{threads} threads");
+    }
+}

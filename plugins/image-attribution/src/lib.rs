@@ -93,11 +93,32 @@ struct LibraryTotals {
     pss: Option<u64>,
 }
 
+/// Where a live process's paths resolve: its root directory and its mount namespace, each as
+/// (device, inode). Processes with the same view see the same file at the same path.
+type View = [(u64, u64); 2];
+
+/// The inode found at each path, per view.
+type InodesNow = HashMap<(View, Vec<u8>), u64>;
+
 /// The analyzer.
 pub struct ImageAttribution {
     map_files: bool,
     layouts: Mutex<HashMap<FileKey, Parsed>>,
     libraries: Mutex<BTreeMap<Vec<u8>, LibraryTotals>>,
+    /// The inode at each path, per view, for the run: a library mapped by many processes is
+    /// looked up once, not once per process (a sweep is read in well under a second).
+    inodes_now: Mutex<InodesNow>,
+}
+
+/// The view of a live process (`None` when it cannot be read: another user's process without
+/// the right to look into it, which then gets no shared answers).
+fn view_of(process: &Process<'_>) -> Option<View> {
+    let id = |what: &str| {
+        std::fs::metadata(format!("/proc/{}/{what}", process.pid()))
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    };
+    Some([id("root")?, id("ns/mnt")?])
 }
 
 /// One image of one process, being totalled.
@@ -232,6 +253,7 @@ impl ImageAttribution {
     fn layout_of(
         &self,
         process: &Process<'_>,
+        view: Option<View>,
         r: &Region,
         inodes: &mut HashMap<Vec<u8>, Option<u64>>,
     ) -> (Parsed, bool) {
@@ -242,11 +264,9 @@ impl ImageAttribution {
         let memfd = r.kind() == RegionKind::Memfd;
         // What is at the path now.
         let now = if !memfd && path.starts_with(b"/") {
-            *inodes.entry(path.to_vec()).or_insert_with(|| {
-                std::fs::metadata(in_root(process, strip_deleted(path)))
-                    .ok()
-                    .map(|m| m.ino())
-            })
+            *inodes
+                .entry(path.to_vec())
+                .or_insert_with(|| self.inode_now(process, view, path))
         } else {
             None
         };
@@ -314,6 +334,38 @@ impl ImageAttribution {
                 None => !deleted,
             };
         (parsed, replaced)
+    }
+
+    /// The inode at `path` in the process's root now, shared between processes of one view.
+    fn inode_now(&self, process: &Process<'_>, view: Option<View>, path: &[u8]) -> Option<u64> {
+        let look = || {
+            std::fs::metadata(in_root(process, strip_deleted(path)))
+                .ok()
+                .map(|m| m.ino())
+        };
+        let Some(view) = view else {
+            return look();
+        };
+        let key = (view, path.to_vec());
+        if let Some(ino) = self
+            .inodes_now
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Some(*ino);
+        }
+        let ino = look();
+        // Shared only when it is surely this view's answer: a file found (a failure may be
+        // the process exiting meanwhile) while the process still has the same view (its pid
+        // not reused by another process since the view was read).
+        if let Some(found) = ino.filter(|_| view_of(process) == Some(view)) {
+            self.inodes_now
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, found);
+        }
+        ino
     }
 
     fn vdso(process: &Process<'_>, r: &Region, host: &Host<'_>) -> Result<Layout, String> {
@@ -418,6 +470,7 @@ impl Analyzer for ImageAttribution {
             map_files: options.boolean("map_files")?.unwrap_or(true),
             layouts: Mutex::new(HashMap::new()),
             libraries: Mutex::new(BTreeMap::new()),
+            inodes_now: Mutex::new(HashMap::new()),
         })
     }
 
@@ -441,6 +494,11 @@ impl Analyzer for ImageAttribution {
         // Zero-filled tails of the images seen so far: (start, end, image index).
         let mut bss: Vec<(u64, u64, usize)> = Vec::new();
         let mut inodes = HashMap::new();
+        let view = if process.has_memory() {
+            view_of(process)
+        } else {
+            None
+        };
 
         for (i, r) in regions.iter().enumerate() {
             match r.kind() {
@@ -460,7 +518,7 @@ impl Analyzer for ImageAttribution {
                 }
                 RegionKind::File | RegionKind::Memfd => {
                     let path = r.path().unwrap_or(&[]);
-                    let (parsed, replaced) = self.layout_of(process, r, &mut inodes);
+                    let (parsed, replaced) = self.layout_of(process, view, r, &mut inodes);
                     let attribution = || match parsed.as_ref() {
                         Ok(_) => "elf".to_string(),
                         Err(e) => format!("path: {e}"),
