@@ -1,4 +1,5 @@
-//! `/proc/PID/smaps`: records of a maps header and `Name: value kB` field lines.
+//! `/proc/PID/smaps`: records of a maps header and `Name: value kB` field lines; the parser
+//! with its learned shortcut must agree with its general path.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,4 +14,13 @@ fuzz_target!(|data: &[u8]| {
         assert!(r.start <= r.end);
         let _ = format!("{r:?}");
     }
+    // The learned shortcut changes nothing: the general path alone gives the same regions
+    // and the same error.
+    let mut general = Vec::new();
+    let general_result = smaps::parse_general(data, &mut general);
+    assert_eq!(regions, general);
+    assert_eq!(
+        format!("{:?}", smaps::parse(data, &mut Vec::new())),
+        format!("{general_result:?}")
+    );
 });

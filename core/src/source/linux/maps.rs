@@ -184,7 +184,10 @@ fn kernel_form(line: &[u8]) -> Option<MapsLine<'_>> {
 }
 
 /// The general tokenizer behind [`parse_line`]: space-separated fields, any number of spaces.
-fn parse_general(line: &[u8]) -> Result<MapsLine<'_>, ParseError> {
+/// [`parse_line`] must agree with it on any line (the tests and the fuzz target hold it to
+/// that).
+#[doc(hidden)]
+pub fn parse_general(line: &[u8]) -> Result<MapsLine<'_>, ParseError> {
     let mut rest = line;
     let range = token(&mut rest).ok_or_else(|| bad("address range"))?;
     let dash = memchr(b'-', range).ok_or_else(|| bad("address range"))?;
