@@ -49,7 +49,7 @@ Starts PROCS (default 200) processes with MAPS (default 300) distinct mappings e
 one per line, then `ready`, and waits until SIGTERM/SIGINT/SIGHUP, the end of --duration or
 its parent's death; then kills them all.";
 
-    /// argv[0] of every load process (what `smem -P` and `ps` see).
+    /// `argv[0]` of every load process (what `smem -P` and `ps` see).
     pub const CHILD_ARGV0: &str = "vmpipe-loadgen-child";
     /// Children started before their readiness is read (bounds open pipes).
     const BATCH: usize = 64;

@@ -3,8 +3,10 @@
 //! Each record is a maps header line (see [`super::maps`]) followed by `Name: value [kB]`
 //! lines and a `VmFlags:` line. Lines are found with `memchr` in the caller's buffer; nothing
 //! is allocated per line. Field names the model knows ([`UsageField`]) are stored in bytes;
-//! names it does not know (a newer kernel's) are kept as text in [`Usage::other`], so a new
-//! kernel never breaks a sweep. `Size` is checked for form only (see below).
+//! names it does not know (a newer kernel's) are kept as text in
+//! [`Usage::other`](crate::model::Usage::other), so a new kernel never breaks a sweep. `Size`
+//! is checked for form only (see below). Records in the kernel's usual form take a learned
+//! shortcut (see [`parse`]); anything else takes the general path, with the same outcome.
 
 use std::sync::Arc;
 
