@@ -120,9 +120,25 @@ struct Pipeline<'a, 's> {
     writer: Mutex<Writer<'s>>,
 }
 
+/// Stops the run when the thread holding it unwinds (a panic in a sink, a vmpipe bug): the
+/// other threads, which may be waiting for the window, then end too, and the panic reaches
+/// the caller instead of the run hanging.
+struct StopOnPanic<'p, 'a, 's>(&'p Pipeline<'a, 's>);
+
+impl Drop for StopOnPanic<'_, '_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop.store(true, Ordering::Relaxed);
+            let _f = lock(&self.0.finished);
+            self.0.written.notify_all();
+        }
+    }
+}
+
 impl Pipeline<'_, '_> {
     /// One thread's loop (see the module docs).
     fn work(&self) {
+        let _stop_on_panic = StopOnPanic(self);
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return;
@@ -160,6 +176,8 @@ impl Pipeline<'_, '_> {
     /// writing (that thread then writes it: it looks again after letting go).
     fn write_ready(&self) {
         loop {
+            // Busy: the writing thread will look again. Poisoned: a sink panicked and the run
+            // is stopping (see `StopOnPanic`).
             let Ok(mut w) = self.writer.try_lock() else {
                 return;
             };
@@ -398,6 +416,59 @@ mod tests {
                 (threads * 16).max(32)
             };
             assert!(most <= window, "{most} in memory at once, window {window}");
+        }
+    }
+
+    /// Panics on its third process.
+    struct Panicking(u32);
+
+    impl Sink for Panicking {
+        fn process(&mut self, _: &Collected) -> Result<(), SinkError> {
+            self.0 += 1;
+            assert!(self.0 < 3, "a sink bug");
+            Ok(())
+        }
+        fn finish(
+            self: Box<Self>,
+            _: &RunSummary,
+            _: &RunOutput,
+        ) -> Result<Vec<PathBuf>, SinkError> {
+            Ok(vec![])
+        }
+    }
+
+    #[test]
+    fn a_panicking_sink_ends_the_run_instead_of_hanging_it() {
+        for threads in [1, 2, 4] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let source = Slow {
+                    n: 300,
+                    in_flight: Arc::new(AtomicUsize::new(0)),
+                    most: Arc::new(AtomicUsize::new(0)),
+                };
+                let options = EngineOptions {
+                    threads: Some(threads),
+                    batch: 2,
+                    progress: None,
+                };
+                let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    run(
+                        &source,
+                        &Analyzers::none(),
+                        vec![Box::new(Panicking(0))],
+                        options,
+                    )
+                    .map(|_| ())
+                }));
+                let _ = tx.send(r.is_err());
+            });
+            let panicked = rx.recv_timeout(Duration::from_secs(30));
+            assert_eq!(
+                panicked,
+                Ok(true),
+                "{threads} threads: the run must end, with the panic"
+            );
         }
     }
 
