@@ -32,6 +32,12 @@ impl Selection {
         self.name.is_some() || self.uid.is_some()
     }
 
+    /// Decides on a process from what its source read of it: name, executable, `argv[0]`
+    /// and uid (absent facts match only filters that do not ask for them).
+    pub fn admits(&self, p: &crate::model::ProcessInfo) -> bool {
+        self.matches(&p.name, p.exe.as_deref(), p.args().next(), p.uid)
+    }
+
     /// Decides on a process from its facts.
     pub fn matches(
         &self,
@@ -64,6 +70,27 @@ impl Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admits_reads_the_facts_of_a_process() {
+        let s = Selection {
+            name: Some(Regex::new("^postgres$").unwrap()),
+            uid: Some(70),
+            ..Selection::default()
+        };
+        let mut p = crate::model::ProcessInfo::new(7);
+        p.name = b"x".to_vec();
+        p.cmdline = b"/opt/postgres\0-D\0/data\0".to_vec();
+        p.uid = Some(70);
+        assert!(s.admits(&p), "by argv[0]");
+        p.uid = Some(71);
+        assert!(!s.admits(&p), "another user");
+        p.uid = Some(70);
+        p.cmdline.clear();
+        assert!(!s.admits(&p), "no name, exe or argv[0] matches");
+        p.exe = Some(b"/usr/lib/postgres (deleted)".to_vec());
+        assert!(s.admits(&p), "by the executable");
+    }
 
     #[test]
     fn name_matches_comm_exe_or_argv0_basename() {

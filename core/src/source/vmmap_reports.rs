@@ -208,10 +208,7 @@ impl Source for VmmapReports {
                     "vmmap",
                     format!("{}: {e}", loaded.file.display()),
                 );
-                return self
-                    .selection
-                    .matches(&c.process.name, None, None, None)
-                    .then_some(c);
+                return self.selection.admits(&c.process).then_some(c);
             }
         };
         let residency = report.regions.iter().any(|r| r.resident.is_some());
@@ -220,10 +217,7 @@ impl Source for VmmapReports {
         c.process.name = h.process.clone().unwrap_or_default().into_bytes();
         c.process.exe = h.path.clone().map(String::into_bytes);
         c.process.ppid = h.parent_pid;
-        if !self
-            .selection
-            .matches(&c.process.name, c.process.exe.as_deref(), None, None)
-        {
+        if !self.selection.admits(&c.process) {
             return None;
         }
         c.regions = report.regions.iter().map(region).collect();

@@ -178,13 +178,7 @@ impl Source for Capture {
             Some(t) => Some(t.to_vec()),
             None => self.exe_links.get(&pid).cloned(),
         };
-        let argv0 = c.process.args().next().map(<[u8]>::to_vec);
-        if !self.selection.matches(
-            &c.process.name,
-            c.process.exe.as_deref(),
-            argv0.as_deref(),
-            c.process.uid,
-        ) {
+        if !self.selection.admits(&c.process) {
             return None;
         }
         // Why the snapshot could not capture the process, as it recorded it.

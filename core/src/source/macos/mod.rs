@@ -313,13 +313,7 @@ mod live {
             if c.process.status == ProcessStatus::Vanished {
                 return keep_unknown.then_some(c);
             }
-            let argv0 = c.process.args().next().map(<[u8]>::to_vec);
-            if !self.selection.matches(
-                &c.process.name,
-                c.process.exe.as_deref(),
-                argv0.as_deref(),
-                c.process.uid,
-            ) {
+            if !self.selection.admits(&c.process) {
                 return None;
             }
 
