@@ -337,15 +337,26 @@ mod tests {
         seen: Arc<Mutex<Vec<u32>>>,
         errors: Arc<Mutex<Vec<(u32, String)>>>,
         in_flight: Arc<AtomicUsize>,
-        fail_at: Option<u32>,
+        fault: Fault,
+    }
+
+    /// What goes wrong in the sink.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Fault {
+        None,
+        /// An error at this pid.
+        FailAt(u32),
+        /// A panic (a sink bug) at this pid.
+        PanicAt(u32),
     }
 
     impl Sink for Record {
         fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            if Some(c.process.pid) == self.fail_at {
+            if self.fault == Fault::FailAt(c.process.pid) {
                 return Err(SinkError::io("/x", std::io::Error::other("disk full")));
             }
+            assert!(self.fault != Fault::PanicAt(c.process.pid), "a sink bug");
             self.seen.lock().unwrap().push(c.process.pid);
             for e in &c.errors {
                 self.errors
@@ -364,11 +375,9 @@ mod tests {
         }
     }
 
-    fn sweep(
-        threads: usize,
-        batch: usize,
-        fail_at: Option<u32>,
-    ) -> (Result<(), String>, Vec<u32>, usize) {
+    /// Runs the engine over [`Slow`] into [`Record`]: the result (`Err("panicked")` when the
+    /// run panicked), the pids the sink got, and the most processes in memory at once.
+    fn sweep(threads: usize, batch: usize, fault: Fault) -> (Result<(), String>, Vec<u32>, usize) {
         let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let source = Slow {
             n: 300,
@@ -381,16 +390,19 @@ mod tests {
             seen: seen.clone(),
             errors: errors.clone(),
             in_flight,
-            fail_at,
+            fault,
         };
         let options = EngineOptions {
             threads: Some(threads),
             batch,
             progress: None,
         };
-        let r = run(&source, &Analyzers::none(), vec![Box::new(sink)], options)
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            run(&source, &Analyzers::none(), vec![Box::new(sink)], options)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }))
+        .unwrap_or_else(|_| Err("panicked".to_string()));
         let seen = seen.lock().unwrap().clone();
         let errors = errors.lock().unwrap().clone();
         assert_eq!(errors.len(), usize::from(seen.contains(&77)), "{errors:?}");
@@ -407,7 +419,7 @@ mod tests {
     fn processes_reach_the_sinks_in_pid_order_within_the_window() {
         let want: Vec<u32> = (1..=300).filter(|p| p % 7 != 0 || *p == 77).collect();
         for (threads, batch) in [(1, 4), (2, 4), (4, 4), (8, 3), (3, 0)] {
-            let (r, seen, most) = sweep(threads, batch, None);
+            let (r, seen, most) = sweep(threads, batch, Fault::None);
             assert_eq!(r, Ok(()));
             assert_eq!(seen, want, "{threads} threads");
             let window = 2 * if batch > 0 {
@@ -419,54 +431,17 @@ mod tests {
         }
     }
 
-    /// Panics on its third process.
-    struct Panicking(u32);
-
-    impl Sink for Panicking {
-        fn process(&mut self, _: &Collected) -> Result<(), SinkError> {
-            self.0 += 1;
-            assert!(self.0 < 3, "a sink bug");
-            Ok(())
-        }
-        fn finish(
-            self: Box<Self>,
-            _: &RunSummary,
-            _: &RunOutput,
-        ) -> Result<Vec<PathBuf>, SinkError> {
-            Ok(vec![])
-        }
-    }
-
     #[test]
     fn a_panicking_sink_ends_the_run_instead_of_hanging_it() {
         for threads in [1, 2, 4] {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
-                let source = Slow {
-                    n: 300,
-                    in_flight: Arc::new(AtomicUsize::new(0)),
-                    most: Arc::new(AtomicUsize::new(0)),
-                };
-                let options = EngineOptions {
-                    threads: Some(threads),
-                    batch: 2,
-                    progress: None,
-                };
-                let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    run(
-                        &source,
-                        &Analyzers::none(),
-                        vec![Box::new(Panicking(0))],
-                        options,
-                    )
-                    .map(|_| ())
-                }));
-                let _ = tx.send(r.is_err());
+                let _ = tx.send(sweep(threads, 2, Fault::PanicAt(3)).0);
             });
-            let panicked = rx.recv_timeout(Duration::from_secs(30));
+            let r = rx.recv_timeout(Duration::from_secs(30));
             assert_eq!(
-                panicked,
-                Ok(true),
+                r,
+                Ok(Err("panicked".to_string())),
                 "{threads} threads: the run must end, with the panic"
             );
         }
@@ -475,7 +450,7 @@ mod tests {
     #[test]
     fn a_failing_sink_stops_the_run_with_its_error() {
         for threads in [1, 2, 4] {
-            let (r, seen, _) = sweep(threads, 4, Some(50));
+            let (r, seen, _) = sweep(threads, 4, Fault::FailAt(50));
             assert!(r.as_ref().is_err_and(|e| e.contains("disk full")), "{r:?}");
             assert_eq!(
                 seen.last(),
