@@ -15,9 +15,11 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod engine;
+pub mod fsat;
 pub mod model;
 pub mod pipeline;
 pub mod plugin;
+pub mod privilege;
 pub mod progress;
 pub mod report;
 pub mod run;

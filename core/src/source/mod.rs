@@ -5,6 +5,7 @@
 //! a [`Collected`] with a status and an [`ErrorRow`] — never a panic, never a silent drop.
 
 pub mod capture;
+pub mod limits;
 pub mod linux;
 pub mod macos;
 mod memory;

@@ -1,0 +1,14 @@
+//! How much of one process's files vmpipe reads: one number for every place that reads or
+//! writes them (the live source, `vmpipe snapshot`, the capture source), so that what a
+//! snapshot saves, the capture source always accepts.
+
+/// The most bytes read from one process's `maps` or `smaps`, live or from evidence. A process
+/// at the default `vm.max_map_count` (65,530 mappings) has about 72 MiB of smaps; one built to
+/// be larger (a path of 4 KiB mapped 65,000 times gives 2.7 GB) is read up to this point and
+/// marked partial, never refused whole and never held whole in memory.
+pub const MAP_FILE_BYTES: u64 = 256 << 20;
+
+/// The most bytes read from one of a process's small files (`status`, `stat`, `comm`,
+/// `cmdline`, the `exe` link, a snapshot's `error`). The kernel caps `cmdline` at the
+/// argument space (`ARG_MAX`, 2 MiB by default with an 8 MiB stack); 4 MiB leaves room.
+pub const SMALL_FILE_BYTES: u64 = 4 << 20;
