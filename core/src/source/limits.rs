@@ -12,3 +12,15 @@ pub const MAP_FILE_BYTES: u64 = 256 << 20;
 /// `cmdline`, the `exe` link, a snapshot's `error`). The kernel caps `cmdline` at the
 /// argument space (`ARG_MAX`, 2 MiB by default with an 8 MiB stack); 4 MiB leaves room.
 pub const SMALL_FILE_BYTES: u64 = 4 << 20;
+
+/// The most memory one process's parsed regions may take (the regions themselves, their
+/// paths, `VmFlags` values and fields the model does not know), counted as they are built:
+/// about 200,000 regions, three times the default `vm.max_map_count`. A process past it keeps
+/// the regions parsed so far and becomes `partial` with an error row; the run goes on.
+pub const PARSED_BYTES_PER_PROCESS: usize = 64 << 20;
+
+/// The most parsed region data the engine holds for processes collected but not yet written.
+/// A worker does not start another process while more than this is held, unless that process
+/// is the next to be written (so the run always moves on): with `T` worker threads at most
+/// `PARSED_BYTES_PER_RUN + T × PARSED_BYTES_PER_PROCESS` is ever held.
+pub const PARSED_BYTES_PER_RUN: usize = 128 << 20;

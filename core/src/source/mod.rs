@@ -4,6 +4,7 @@
 //! calls [`Source::collect`] from many threads at once. A process that cannot be read becomes
 //! a [`Collected`] with a status and an [`ErrorRow`] — never a panic, never a silent drop.
 
+pub mod budget;
 pub mod capture;
 pub mod limits;
 pub mod linux;

@@ -16,7 +16,9 @@ use std::sync::Arc;
 pub use index::CaptureError;
 use index::{Entry, Index};
 
-use super::linux::{MapParser, ParseError, maps, smaps, stat, status};
+use super::budget::Budget;
+use super::linux::map_stream::{self, MapFormat, StreamError};
+use super::linux::{ParseError, stat, status};
 use super::{CollectError, Collected, MemoryAccess, MemoryError, Selection, Source, SourceError};
 use crate::model::{ProcessStatus, RegionKind};
 
@@ -191,17 +193,36 @@ impl Source for Capture {
             };
             c.fail(status, "capture", message);
         }
-        let (name, parse): (&str, MapParser) = if has("smaps") {
-            ("smaps", smaps::parse)
+        let format = if has("smaps") {
+            MapFormat::Smaps
         } else {
-            ("maps", maps::parse)
+            MapFormat::Maps
         };
+        let name = format.file_name();
         if let Some(text) = self.read(&mut c, name) {
-            c.map_complete = true;
-            if let Err(e) = parse(&text, &mut c.regions) {
-                c.map_complete = false;
-                let err = self.error(&files[name], e);
-                c.fail(ProcessStatus::Partial, name, err);
+            let mut buf = Vec::new();
+            match map_stream::parse_stream(
+                &text[..],
+                format,
+                &mut buf,
+                &mut c.regions,
+                &mut Budget::per_process(),
+            ) {
+                Ok(()) => c.map_complete = true,
+                Err(StreamError::Parse(e)) => {
+                    let err = self.error(&files[name], e);
+                    c.fail(ProcessStatus::Partial, name, err);
+                }
+                Err(StreamError::Io(e)) => {
+                    c.fail(
+                        ProcessStatus::Partial,
+                        name,
+                        CollectError::Io {
+                            path: self.path.join(&files[name].name),
+                            source: e,
+                        },
+                    );
+                }
             }
         } else if !has("error") && !has(name) {
             c.fail(

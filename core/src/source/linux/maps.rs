@@ -12,6 +12,7 @@ use memchr::memchr;
 
 use super::ParseError;
 use crate::model::{Perms, Region, RegionKind, Usage};
+use crate::source::budget::{Budget, OverBudget};
 
 /// The fields of one maps line, borrowed from the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,14 +253,35 @@ pub fn decode_path(printed: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 
 /// Builds regions from maps lines, sharing one allocation between consecutive regions with the
 /// same path (a library's four or five mappings).
-#[derive(Default)]
-pub struct RegionBuilder {
+pub struct RegionBuilder<'b> {
     last_path: Option<Arc<[u8]>>,
+    budget: &'b mut Budget,
 }
 
-impl RegionBuilder {
-    /// A region for `line`, with no residency figures yet.
-    pub fn region(&mut self, line: &MapsLine<'_>) -> Region {
+/// What one region costs the budget before its path and fields: the record itself.
+const REGION_COST: usize = std::mem::size_of::<Region>();
+
+/// What a newly allocated shared value costs beyond its bytes (the `Arc`'s counts).
+pub(crate) const SHARED_COST: usize = 2 * std::mem::size_of::<usize>();
+
+impl<'b> RegionBuilder<'b> {
+    /// A builder that charges what it builds to `budget`.
+    pub fn new(budget: &'b mut Budget) -> RegionBuilder<'b> {
+        RegionBuilder {
+            last_path: None,
+            budget,
+        }
+    }
+
+    /// The budget regions are charged to (fields added to them are charged there too).
+    pub fn budget(&mut self) -> &mut Budget {
+        self.budget
+    }
+
+    /// A region for `line`, with no residency figures yet; its cost (the record and, when
+    /// it differs from the previous region's, its path) is charged to the budget first.
+    pub fn region(&mut self, line: &MapsLine<'_>) -> Result<Region, OverBudget> {
+        self.budget.charge(REGION_COST)?;
         let path = if line.path.is_empty() {
             None
         } else {
@@ -267,13 +289,14 @@ impl RegionBuilder {
             match &self.last_path {
                 Some(p) if **p == *decoded => Some(p.clone()),
                 _ => {
+                    self.budget.charge(decoded.len() + SHARED_COST)?;
                     let p: Arc<[u8]> = Arc::from(&*decoded);
                     self.last_path = Some(p.clone());
                     Some(p)
                 }
             }
         };
-        Region {
+        Ok(Region {
             start: line.start,
             end: line.end,
             perms: line.perms,
@@ -286,15 +309,33 @@ impl RegionBuilder {
             usage: Usage::default(),
             vm_flags: None,
             reported: None,
-        }
+        })
     }
 }
 
-/// Parses a whole maps file, appending one region per line to `out`. On a malformed line the
-/// regions before it stay in `out` and the error names the line (1-based).
+/// Room for `wanted` more regions in `out`, but never more than `budget` could pay for (an
+/// estimate from a count of lines must not become a reservation of gigabytes).
+pub(crate) fn reserve_within(out: &mut Vec<Region>, wanted: usize, budget: &Budget) {
+    let affordable = budget.limit().saturating_sub(budget.used()) / REGION_COST;
+    out.reserve(wanted.min(affordable + 1));
+}
+
+/// Parses a whole maps file, appending one region per line to `out`, within one process's
+/// default budget. On a malformed line the regions before it stay in `out` and the error names
+/// the line (1-based).
 pub fn parse(text: &[u8], out: &mut Vec<Region>) -> Result<(), ParseError> {
-    let mut builder = RegionBuilder::default();
-    out.reserve(memchr::memchr_iter(b'\n', text).count() + 1);
+    parse_budgeted(text, out, &mut Budget::per_process())
+}
+
+/// [`parse`], charging the regions to `budget`: past it, the regions before the line stay in
+/// `out` and the error is [`ParseError::OverBudget`].
+pub fn parse_budgeted(
+    text: &[u8],
+    out: &mut Vec<Region>,
+    budget: &mut Budget,
+) -> Result<(), ParseError> {
+    reserve_within(out, memchr::memchr_iter(b'\n', text).count() + 1, budget);
+    let mut builder = RegionBuilder::new(budget);
     let mut pos = 0;
     let mut n = 0;
     while pos < text.len() {
@@ -306,7 +347,13 @@ pub fn parse(text: &[u8], out: &mut Vec<Region>) -> Result<(), ParseError> {
             continue;
         }
         let parsed = parse_line(line).map_err(|e| e.at_line(n))?;
-        out.push(builder.region(&parsed));
+        let region = builder
+            .region(&parsed)
+            .map_err(|e| ParseError::OverBudget {
+                line: n,
+                limit: e.limit,
+            })?;
+        out.push(region);
     }
     Ok(())
 }

@@ -20,6 +20,7 @@
 
 #[cfg(test)]
 mod captures;
+pub mod map_stream;
 pub mod maps;
 mod memory;
 mod parse_error;
@@ -39,8 +40,10 @@ use rustix::io::Errno;
 pub use memory::ProcMemory;
 pub use parse_error::ParseError;
 
+use super::budget::Budget;
 use super::{CollectError, Collected, Selection, Source, SourceError};
 use crate::model::ProcessStatus;
+use map_stream::{MapFormat, StreamError};
 
 /// How much of each process to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +67,6 @@ thread_local! {
     /// once per file.
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1 << 20));
 }
-
-/// A parser of a whole memory-map file.
-pub(crate) type MapParser = fn(&[u8], &mut Vec<crate::model::Region>) -> Result<(), ParseError>;
 
 /// How an OS error on a process file changes the process's status.
 fn status_of(e: &io::Error) -> ProcessStatus {
@@ -203,26 +203,29 @@ impl LiveLinux {
             return None;
         }
 
-        let (file, parse): (&str, MapParser) = match self.detail {
-            Detail::Maps => ("maps", maps::parse),
-            Detail::Smaps => ("smaps", smaps::parse),
+        let format = match self.detail {
+            Detail::Maps => MapFormat::Maps,
+            Detail::Smaps => MapFormat::Smaps,
         };
-        match Self::read_in(&dir, file, buf) {
-            Ok(()) => {
-                c.map_complete = true;
-                if let Err(source) = parse(buf, &mut c.regions) {
-                    c.map_complete = false;
-                    c.fail(
-                        ProcessStatus::Partial,
-                        file,
-                        CollectError::Parse {
-                            path: dir_path.join(file),
-                            source,
-                        },
-                    );
-                }
-            }
-            Err(e) => {
+        let file = format.file_name();
+        let read = Self::open_in(&dir, file)
+            .map_err(StreamError::Io)
+            .and_then(|f| {
+                map_stream::parse_stream(f, format, buf, &mut c.regions, &mut Budget::per_process())
+            });
+        match read {
+            Ok(()) => c.map_complete = true,
+            Err(StreamError::Parse(source)) => c.fail(
+                ProcessStatus::Partial,
+                file,
+                CollectError::Parse {
+                    path: dir_path.join(file),
+                    source,
+                },
+            ),
+            Err(StreamError::Io(e)) => {
+                // What was read before the failure is not the process's map.
+                c.regions.clear();
                 let st = status_of(&e);
                 if st == ProcessStatus::Denied {
                     // The exe refusal is the same refusal; one row says it.

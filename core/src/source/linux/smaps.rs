@@ -16,6 +16,7 @@ use super::ParseError;
 use super::maps::{self, RegionBuilder};
 use super::parse_error::excerpt;
 use crate::model::{Region, UsageField};
+use crate::source::budget::{Budget, OverBudget};
 
 /// Parses a whole smaps file, appending one region per record to `out`. On a malformed line
 /// the regions before it stay in `out` (the last one possibly incomplete) and the error names
@@ -27,23 +28,40 @@ use crate::model::{Region, UsageField};
 /// fit that mould exactly (another field, tabs, CR, a damaged value) takes the general path,
 /// which accepts and refuses exactly what it would have without the shortcut.
 pub fn parse(text: &[u8], out: &mut Vec<Region>) -> Result<(), ParseError> {
-    parse_with(text, out, true)
+    parse_with(text, out, true, &mut Budget::per_process())
+}
+
+/// [`parse`], charging the regions, their paths, `VmFlags` values and unknown fields to
+/// `budget`: past it, the regions before the line stay in `out` and the error is
+/// [`ParseError::OverBudget`].
+pub fn parse_budgeted(
+    text: &[u8],
+    out: &mut Vec<Region>,
+    budget: &mut Budget,
+) -> Result<(), ParseError> {
+    parse_with(text, out, true, budget)
 }
 
 /// [`parse`] without the learned shortcut: the general path alone, which [`parse`] must agree
 /// with on any input (the tests and the fuzz target hold them to it).
 #[doc(hidden)]
 pub fn parse_general(text: &[u8], out: &mut Vec<Region>) -> Result<(), ParseError> {
-    parse_with(text, out, false)
+    parse_with(text, out, false, &mut Budget::per_process())
 }
 
 /// [`parse`], with the learned shortcut on or off (the tests hold one to the other).
-fn parse_with(text: &[u8], out: &mut Vec<Region>, shortcut: bool) -> Result<(), ParseError> {
-    let mut builder = RegionBuilder::default();
+fn parse_with(
+    text: &[u8],
+    out: &mut Vec<Region>,
+    shortcut: bool,
+    budget: &mut Budget,
+) -> Result<(), ParseError> {
     let first = out.len();
     // A record is 700-900 bytes on current kernels: room for every region at once (pages of
-    // the vector never written are never touched, so an overestimate costs no memory).
-    out.reserve(text.len() / 512 + 1);
+    // the vector never written are never touched, so an overestimate costs no memory), within
+    // what the budget could pay for.
+    maps::reserve_within(out, text.len() / 512 + 1, budget);
+    let mut builder = RegionBuilder::new(budget);
     // next[slot]: the slot of the line that followed `slot` last time.
     let mut next = [NO_SLOT; SLOTS + 1];
     let mut flags = FlagsCache::default();
@@ -54,7 +72,7 @@ fn parse_with(text: &[u8], out: &mut Vec<Region>, shortcut: bool) -> Result<(), 
         n += 1;
         let guess = next[usize::from(prev)];
         if shortcut && usize::from(guess) < SLOTS && out.len() > first {
-            if let Some(after) = fast_line(text, pos, guess, out, &mut flags) {
+            if let Some(after) = fast_line(text, pos, guess, out, &mut flags, builder.budget()) {
                 pos = after;
                 prev = guess;
                 continue;
@@ -81,12 +99,25 @@ fn parse_with(text: &[u8], out: &mut Vec<Region>, shortcut: bool) -> Result<(), 
                         field: excerpt(&line[..i]),
                     });
                 };
-                field(region, &line[..i], &line[i + 1..], &mut flags).map_err(|e| e.at_line(n))?;
+                field(
+                    region,
+                    &line[..i],
+                    &line[i + 1..],
+                    &mut flags,
+                    builder.budget(),
+                )
+                .map_err(|e| e.at_line(n))?;
                 slot_of(&line[..i])
             }
             _ => {
                 let header = maps::parse_line(line).map_err(|e| e.at_line(n))?;
-                out.push(builder.region(&header));
+                let region = builder
+                    .region(&header)
+                    .map_err(|e| ParseError::OverBudget {
+                        line: n,
+                        limit: e.limit,
+                    })?;
+                out.push(region);
                 HEADER
             }
         };
@@ -180,6 +211,7 @@ fn fast_line(
     slot: u8,
     out: &mut [Region],
     flags: &mut FlagsCache,
+    budget: &mut Budget,
 ) -> Option<usize> {
     let name = NAMES[usize::from(slot)];
     let rest = text.get(pos..)?;
@@ -190,7 +222,7 @@ fn fast_line(
     let mut i = name.len();
     if slot == VM_FLAGS {
         let end = memchr(b'\n', &rest[i..]).map_or(rest.len(), |e| i + e);
-        field(region, b"VmFlags", &rest[i..end], flags).ok()?;
+        field(region, b"VmFlags", &rest[i..end], flags, budget).ok()?;
         return Some(pos + end + 1);
     }
     while load8(rest, i) == Some(SPACES8) {
@@ -257,17 +289,22 @@ struct FlagsCache {
 impl FlagsCache {
     const KEEP: usize = 8;
 
-    /// The shared value for `value`; `None` if it is not UTF-8.
-    fn get(&mut self, value: &[u8]) -> Option<Arc<str>> {
+    /// The shared value for `value`; `None` if it is not UTF-8. A new value is charged to
+    /// `budget`.
+    fn get(&mut self, value: &[u8], budget: &mut Budget) -> Result<Option<Arc<str>>, OverBudget> {
         if let Some(f) = self.recent.iter().find(|f| f.as_bytes() == value) {
-            return Some(f.clone());
+            return Ok(Some(f.clone()));
         }
-        let f: Arc<str> = Arc::from(std::str::from_utf8(value).ok()?);
+        let Ok(text) = std::str::from_utf8(value) else {
+            return Ok(None);
+        };
+        budget.charge(text.len() + maps::SHARED_COST)?;
+        let f: Arc<str> = Arc::from(text);
         if self.recent.len() == Self::KEEP {
             self.recent.pop();
         }
         self.recent.insert(0, f.clone());
-        Some(f)
+        Ok(Some(f))
     }
 }
 
@@ -277,6 +314,7 @@ fn field(
     name: &[u8],
     value: &[u8],
     flags: &mut FlagsCache,
+    budget: &mut Budget,
 ) -> Result<(), ParseError> {
     let value = trim_spaces(value);
     let bad = || ParseError::BadValue {
@@ -285,7 +323,8 @@ fn field(
         value: excerpt(value),
     };
     if name == b"VmFlags" {
-        region.vm_flags = Some(flags.get(value).ok_or_else(bad)?);
+        let shared = flags.get(value, budget).map_err(|e| over(e.limit))?;
+        region.vm_flags = Some(shared.ok_or_else(bad)?);
         return Ok(());
     }
     let known = UsageField::from_smaps_name(name);
@@ -298,7 +337,7 @@ fn field(
             return Err(bad());
         }
         // An unknown field with a non-numeric value: keep it as text.
-        return keep_other(region, name, value);
+        return keep_other(region, name, value, budget);
     };
     let bytes = if kb {
         number.checked_mul(1024).ok_or_else(bad)?
@@ -321,14 +360,30 @@ fn field(
                 Err(bad())
             }
         }
-        None => keep_other(region, name, value),
+        None => keep_other(region, name, value, budget),
     }
 }
 
-fn keep_other(region: &mut Region, name: &[u8], value: &[u8]) -> Result<(), ParseError> {
+/// An over-budget error, placed at its line by the caller.
+fn over(limit: usize) -> ParseError {
+    ParseError::OverBudget { line: 0, limit }
+}
+
+/// What keeping one unknown field costs beyond its bytes: its entry in the list.
+const OTHER_COST: usize = std::mem::size_of::<(Box<str>, Box<str>)>();
+
+fn keep_other(
+    region: &mut Region,
+    name: &[u8],
+    value: &[u8],
+    budget: &mut Budget,
+) -> Result<(), ParseError> {
     let utf8 = |b: &[u8]| std::str::from_utf8(b).map(Box::<str>::from);
     match (utf8(name), utf8(value)) {
         (Ok(n), Ok(v)) => {
+            budget
+                .charge(n.len() + v.len() + OTHER_COST)
+                .map_err(|e| over(e.limit))?;
             region.usage.other.push((n, v));
             Ok(())
         }
@@ -394,9 +449,9 @@ VmFlags: rd wr mr mw me gd ac
     /// The same text parsed with the shortcut and without.
     fn both(text: &[u8]) -> (Parsed, Parsed) {
         let mut fast = Vec::new();
-        let rf = parse_with(text, &mut fast, true);
+        let rf = parse_with(text, &mut fast, true, &mut Budget::per_process());
         let mut general = Vec::new();
-        let rg = parse_with(text, &mut general, false);
+        let rg = parse_with(text, &mut general, false, &mut Budget::per_process());
         ((fast, rf), (general, rg))
     }
 
