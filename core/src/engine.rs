@@ -7,7 +7,8 @@
 //! like the rest of the work: no thread waits at a batch boundary, and with one thread the
 //! run is simply sequential. A thread does not take a process more than a window (two
 //! batches) ahead of the last one written, so only that many processes are ever in memory,
-//! never the whole machine's regions. Output order is the source's pid order whatever the
+//! never the whole machine's regions; and past [`limits::PARSED_BYTES_PER_RUN`] of parsed
+//! data held, only the next process to be written is taken. Output order is the source's pid order whatever the
 //! thread count, so the same input gives the same bytes.
 
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ use thiserror::Error;
 use crate::model::ProcessStatus;
 use crate::plugin::Analyzers;
 use crate::sink::{RunOutput, Sink, SinkError};
-use crate::source::{Collected, Source, SourceError};
+use crate::source::{Collected, Source, SourceError, limits};
 use crate::summary::RunSummary;
 
 /// Something told how far a run has come (a progress bar).
@@ -95,6 +96,8 @@ struct Finished {
     ready: BTreeMap<usize, Option<Collected>>,
     /// The place of the next process to write.
     next: usize,
+    /// Parsed bytes held by the processes in `ready` (see [`limits::PARSED_BYTES_PER_RUN`]).
+    held: usize,
 }
 
 /// The writing side: the sinks and the summary, used by one thread at a time.
@@ -112,6 +115,8 @@ struct Pipeline<'a, 's> {
     progress: Option<&'a dyn Progress>,
     /// At most this many processes past the last one written may be taken.
     window: usize,
+    /// Past this many parsed bytes held, only the next process to write is taken.
+    held_limit: usize,
     taken: AtomicUsize,
     stop: AtomicBool,
     finished: Mutex<Finished>,
@@ -151,7 +156,11 @@ impl Pipeline<'_, '_> {
             // was taken earlier by a thread that is not waiting: the wait always ends.
             {
                 let mut f = lock(&self.finished);
-                while i >= f.next + self.window && !self.stop.load(Ordering::Relaxed) {
+                // And for memory: past the run's budget of parsed data held, only the next
+                // process to be written is taken (so the wait always ends).
+                while (i >= f.next + self.window || (f.held > self.held_limit && i > f.next))
+                    && !self.stop.load(Ordering::Relaxed)
+                {
                     f = self.written.wait(f).unwrap_or_else(|e| e.into_inner());
                 }
             }
@@ -167,7 +176,11 @@ impl Pipeline<'_, '_> {
                 })
             }))
             .unwrap_or_else(|panic| Some(panicked(pid, panic.as_ref())));
-            lock(&self.finished).ready.insert(i, collected);
+            {
+                let mut f = lock(&self.finished);
+                f.held += collected.as_ref().map_or(0, |c| c.parsed_bytes);
+                f.ready.insert(i, collected);
+            }
             self.write_ready();
         }
     }
@@ -186,7 +199,10 @@ impl Pipeline<'_, '_> {
                     let mut f = lock(&self.finished);
                     let next = f.next;
                     match f.ready.remove(&next) {
-                        Some(item) => item,
+                        Some(item) => {
+                            f.held -= item.as_ref().map_or(0, |c| c.parsed_bytes);
+                            item
+                        }
                         None => break,
                     }
                 };
@@ -255,11 +271,13 @@ pub fn run(
             pids: &pids,
             progress,
             window: 2 * batch,
+            held_limit: limits::PARSED_BYTES_PER_RUN,
             taken: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             finished: Mutex::new(Finished {
                 ready: BTreeMap::new(),
                 next: 0,
+                held: 0,
             }),
             written: Condvar::new(),
             writer: Mutex::new(Writer {
@@ -307,6 +325,8 @@ mod tests {
         n: u32,
         in_flight: Arc<AtomicUsize>,
         most: Arc<AtomicUsize>,
+        /// What each process's parsed regions cost.
+        parsed: usize,
     }
 
     impl Source for Slow {
@@ -328,7 +348,9 @@ mod tests {
                 self.in_flight.fetch_sub(1, Ordering::SeqCst);
                 return None;
             }
-            Some(Collected::new(pid, false))
+            let mut c = Collected::new(pid, false);
+            c.parsed_bytes = self.parsed;
+            Some(c)
         }
     }
 
@@ -378,11 +400,22 @@ mod tests {
     /// Runs the engine over [`Slow`] into [`Record`]: the result (`Err("panicked")` when the
     /// run panicked), the pids the sink got, and the most processes in memory at once.
     fn sweep(threads: usize, batch: usize, fault: Fault) -> (Result<(), String>, Vec<u32>, usize) {
+        sweep_parsed(threads, batch, fault, 0)
+    }
+
+    /// [`sweep`] with processes whose parsed regions cost `parsed` bytes each.
+    fn sweep_parsed(
+        threads: usize,
+        batch: usize,
+        fault: Fault,
+        parsed: usize,
+    ) -> (Result<(), String>, Vec<u32>, usize) {
         let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let source = Slow {
             n: 300,
             in_flight: in_flight.clone(),
             most: most.clone(),
+            parsed,
         };
         let seen = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -415,6 +448,28 @@ mod tests {
 
     /// Pid 77 panics in the source: it becomes a process with an error row, and the sweep
     /// goes on (checked in `sweep`).
+    #[test]
+    fn parsed_data_held_stays_within_the_run_budget() {
+        // Each process costs just over half the run's budget: once two are held, only the
+        // next to be written may be taken, so no more than the threads' own work plus two
+        // are ever in memory, far fewer than the window (16) allows.
+        let heavy = limits::PARSED_BYTES_PER_RUN / 2 + 1;
+        for threads in [1, 2, 4] {
+            let (r, seen, most) = sweep_parsed(threads, 8, Fault::None, heavy);
+            assert_eq!(r, Ok(()));
+            assert!(seen.windows(2).all(|w| w[0] < w[1]) && seen.len() > 250);
+            assert!(
+                most <= threads + 2,
+                "{threads} threads: {most} in memory at once"
+            );
+        }
+        let (_, _, light) = sweep_parsed(4, 8, Fault::None, 0);
+        assert!(
+            light > 6,
+            "without the budget the window allows more ({light})"
+        );
+    }
+
     #[test]
     fn processes_reach_the_sinks_in_pid_order_within_the_window() {
         let want: Vec<u32> = (1..=300).filter(|p| p % 7 != 0 || *p == 77).collect();

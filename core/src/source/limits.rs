@@ -13,10 +13,12 @@ pub const MAP_FILE_BYTES: u64 = 256 << 20;
 /// argument space (`ARG_MAX`, 2 MiB by default with an 8 MiB stack); 4 MiB leaves room.
 pub const SMALL_FILE_BYTES: u64 = 4 << 20;
 
-/// The most memory one process's parsed regions may take (the regions themselves, their
-/// paths, `VmFlags` values and fields the model does not know), counted as they are built:
-/// about 200,000 regions, three times the default `vm.max_map_count`. A process past it keeps
-/// the regions parsed so far and becomes `partial` with an error row; the run goes on.
+/// The most memory one process's parsed regions may take, counted as they are built: each
+/// region's record and its path's bytes (per region, shared or not: every table that carries
+/// the region carries the path), each distinct `VmFlags` value, each field the model does not
+/// know. About 200,000 regions with short paths, three times the default `vm.max_map_count`;
+/// 1,600 regions under a 40 KB path. A process past it keeps the regions parsed so far and
+/// becomes `partial` with an error row; the run goes on.
 pub const PARSED_BYTES_PER_PROCESS: usize = 64 << 20;
 
 /// The most parsed region data the engine holds for processes collected but not yet written.

@@ -61,6 +61,9 @@ pub struct Collected {
     pub live: bool,
     /// The vmmap report the process came from (its Summary and MALLOC ZONE tables).
     pub vmmap: Option<std::sync::Arc<vmmap::VmmapReport>>,
+    /// What parsing its regions cost (see [`budget`]): the engine holds only so much of it
+    /// at once.
+    pub parsed_bytes: usize,
 }
 
 impl std::fmt::Debug for Collected {
@@ -83,6 +86,7 @@ impl Collected {
             errors: Vec::new(),
             residency,
             map_complete: false,
+            parsed_bytes: 0,
             analysis: Analysis::default(),
             memory: None,
             live: false,

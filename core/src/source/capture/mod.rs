@@ -201,13 +201,11 @@ impl Source for Capture {
         let name = format.file_name();
         if let Some(text) = self.read(&mut c, name) {
             let mut buf = Vec::new();
-            match map_stream::parse_stream(
-                &text[..],
-                format,
-                &mut buf,
-                &mut c.regions,
-                &mut Budget::per_process(),
-            ) {
+            let mut budget = Budget::per_process();
+            let read =
+                map_stream::parse_stream(&text[..], format, &mut buf, &mut c.regions, &mut budget);
+            c.parsed_bytes = budget.used();
+            match read {
                 Ok(()) => c.map_complete = true,
                 Err(StreamError::Parse(e)) => {
                     let err = self.error(&files[name], e);

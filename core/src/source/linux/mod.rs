@@ -208,11 +208,11 @@ impl LiveLinux {
             Detail::Smaps => MapFormat::Smaps,
         };
         let file = format.file_name();
+        let mut budget = Budget::per_process();
         let read = Self::open_in(&dir, file)
             .map_err(StreamError::Io)
-            .and_then(|f| {
-                map_stream::parse_stream(f, format, buf, &mut c.regions, &mut Budget::per_process())
-            });
+            .and_then(|f| map_stream::parse_stream(f, format, buf, &mut c.regions, &mut budget));
+        c.parsed_bytes = budget.used();
         match read {
             Ok(()) => c.map_complete = true,
             Err(StreamError::Parse(source)) => c.fail(
