@@ -392,3 +392,54 @@ pub fn run_offline(pipeline: &str, input: &Path) -> tempfile::TempDir {
     );
     out
 }
+
+/// What a command cost: its output, its peak resident set (the child's own `ru_maxrss`, as
+/// GNU time reports it) and its wall time.
+pub struct Measured {
+    pub output: Output,
+    pub peak_kib: u64,
+    pub seconds: f64,
+}
+
+/// Runs `cmd` under GNU time (`/usr/bin/time`, Debian package `time`), which waits for it and
+/// reports its `ru_maxrss`.
+pub fn run_measured(cmd: &Command) -> Measured {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.is_file(),
+        "this test needs GNU time (/usr/bin/time, Debian package `time`): apt-get install time"
+    );
+    let report = tempfile::NamedTempFile::new().expect("temp file");
+    let mut timed = Command::new(time);
+    timed
+        .arg("-f")
+        .arg("%M %e")
+        .arg("-o")
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let output = timed.output().expect("run under GNU time");
+    let text = std::fs::read_to_string(report.path()).expect("GNU time's report");
+    // The last line is ours (GNU time prints "Command exited with non-zero status" first).
+    let last = text.lines().last().unwrap_or("");
+    let mut f = last.split(' ');
+    let peak_kib = f
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("GNU time said {text:?}"));
+    let seconds = f
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("GNU time said {text:?}"));
+    Measured {
+        output,
+        peak_kib,
+        seconds,
+    }
+}

@@ -21,8 +21,8 @@ pub enum Cell {
     /// UTF-8 text (shared: a value repeated region after region, such as an image's path, is
     /// one allocation).
     Text(Arc<str>),
-    /// Raw bytes (written with the reversible escape).
-    Bytes(Box<[u8]>),
+    /// Raw bytes (written with the reversible escape; shared like [`Cell::Text`]).
+    Bytes(Arc<[u8]>),
     /// An address (written `0x…`).
     Address(u64),
 }
@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(Cell::Address(0x7f00).to_string(), "0x7f00");
         assert_eq!(Cell::Address(0).to_string(), "0x0");
         assert_eq!(
-            Cell::Bytes(Box::from(&b"a\xffb"[..])).to_string(),
+            Cell::Bytes(Arc::from(&b"a\xffb"[..])).to_string(),
             "a\\xffb"
         );
         assert_eq!(Cell::Absent.to_string(), "");

@@ -15,6 +15,8 @@ use vmpipe_plugin::abi::{self, CellV1, HostV1, StrV1, status};
 
 use super::schema::{ColumnSchema, RunSchema};
 use crate::model::{Analysis, Cell, TableRow};
+use crate::source::budget::{Budget, OverBudget};
+use crate::source::limits;
 use crate::source::{MemoryAccess, MemoryError};
 
 /// Longest text or byte value accepted in one cell.
@@ -43,31 +45,66 @@ pub struct CallCtx<'a> {
     pub problems: Vec<(&'static str, String)>,
     /// Problems beyond [`MAX_PROBLEMS`].
     pub dropped: usize,
-    /// The text values of this call seen last (see [`TextCache`]).
-    texts: TextCache,
+    /// The text and byte values of this call seen last, and what its output cost (see
+    /// [`Values`]).
+    values: Values,
+    /// The output budget was passed (said once).
+    over: bool,
 }
 
-/// The last few distinct text values an analyzer set, so a value repeated region after
-/// region (an image's path, a share mode, a segment name) becomes one shared allocation
-/// rather than one per cell.
-#[derive(Default)]
-struct TextCache {
-    recent: Vec<Arc<str>>,
+/// The last few distinct text and byte values an analyzer set, so a value repeated region
+/// after region (an image's path, a share mode, a segment name) becomes one shared allocation
+/// rather than one per cell; and the call's output budget, charged for every new allocation
+/// and every table row.
+struct Values {
+    texts: Recent<str>,
+    bytes: Recent<[u8]>,
+    budget: Budget,
 }
 
-impl TextCache {
+impl Default for Values {
+    fn default() -> Values {
+        Values {
+            texts: Recent::default(),
+            bytes: Recent::default(),
+            budget: Budget::new(limits::OUTPUT_BYTES_PER_CALL),
+        }
+    }
+}
+
+/// The values seen last of one kind.
+struct Recent<T: ?Sized> {
+    recent: Vec<Arc<T>>,
+}
+
+impl<T: ?Sized> Default for Recent<T> {
+    fn default() -> Recent<T> {
+        Recent { recent: Vec::new() }
+    }
+}
+
+impl<T: ?Sized + PartialEq> Recent<T> {
     const KEEP: usize = 16;
 
-    fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(t) = self.recent.iter().rev().find(|t| ***t == *s) {
-            return t.clone();
+    /// The shared value equal to `v`, made with `make` (and charged `cost` bytes) when it is
+    /// new.
+    fn get(
+        &mut self,
+        v: &T,
+        cost: usize,
+        budget: &mut Budget,
+        make: impl FnOnce(&T) -> Arc<T>,
+    ) -> Result<Arc<T>, OverBudget> {
+        if let Some(t) = self.recent.iter().rev().find(|t| ***t == *v) {
+            return Ok(t.clone());
         }
-        let t: Arc<str> = Arc::from(s);
+        budget.charge(cost + 2 * std::mem::size_of::<usize>())?;
+        let t = make(v);
         if self.recent.len() == Self::KEEP {
             self.recent.remove(0);
         }
         self.recent.push(t.clone());
-        t
+        Ok(t)
     }
 }
 
@@ -115,7 +152,8 @@ impl<'a> CallCtx<'a> {
             error: None,
             problems: Vec::new(),
             dropped: 0,
-            texts: TextCache::default(),
+            over: false,
+            values: Values::default(),
         }
     }
 
@@ -161,21 +199,60 @@ unsafe fn message(s: StrV1) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Why a value was refused.
+enum Refusal {
+    /// Not what the column declared.
+    Type(String),
+    /// The call's output budget is spent.
+    Budget(OverBudget),
+}
+
+impl From<OverBudget> for Refusal {
+    fn from(e: OverBudget) -> Refusal {
+        Refusal::Budget(e)
+    }
+}
+
+impl CallCtx<'_> {
+    /// Refuses a value for `r`, in `context` (the column or table).
+    fn refuse_value(&mut self, context: String, r: Refusal) -> u32 {
+        match r {
+            Refusal::Type(m) => self.refuse(status::BAD_TYPE, format!("{context}: {m}")),
+            Refusal::Budget(e) => self.over_budget(e),
+        }
+    }
+
+    /// Refuses a value because the call's output passed its budget (said once per call).
+    fn over_budget(&mut self, e: OverBudget) -> u32 {
+        if !self.over {
+            self.over = true;
+            self.problem(
+                "analyze",
+                format!(
+                    "output refused: this call emitted more than vmpipe's budget of {} bytes for one analyzer call; later values were dropped",
+                    e.limit
+                ),
+            );
+        }
+        status::OVER_BUDGET
+    }
+}
+
 /// Copies a cell the plugin emitted, checking it against the column's type.
 ///
 /// # Safety
 /// The cell's bytes must be valid for the current call.
-unsafe fn cell(c: &CellV1, ty: ColumnType, texts: &mut TextCache) -> Result<Cell, String> {
+unsafe fn cell(c: &CellV1, ty: ColumnType, values: &mut Values) -> Result<Cell, Refusal> {
     let got = ColumnType::from_code(c.kind);
     if c.kind == abi::kind::ABSENT {
         return Ok(Cell::Absent);
     }
     if got != Some(ty) {
-        return Err(format!(
+        return Err(Refusal::Type(format!(
             "a {} value for a {} column",
             got.map_or("unknown", ColumnType::as_str),
             ty.as_str()
-        ));
+        )));
     }
     Ok(match ty {
         ColumnType::U64 => Cell::U64(c.int),
@@ -185,20 +262,29 @@ unsafe fn cell(c: &CellV1, ty: ColumnType, texts: &mut TextCache) -> Result<Cell
         ColumnType::Address => Cell::Address(c.int),
         ColumnType::Text | ColumnType::Bytes => {
             if c.bytes.len > MAX_CELL_BYTES {
-                return Err(format!(
+                return Err(Refusal::Type(format!(
                     "a value of {} bytes (at most {MAX_CELL_BYTES})",
                     c.bytes.len
-                ));
+                )));
             }
             // SAFETY: the caller's guarantee.
             let b = unsafe { c.bytes.as_bytes() }.unwrap_or(&[]);
+            let Values {
+                texts,
+                bytes,
+                budget,
+            } = values;
             if ty == ColumnType::Text {
                 match std::str::from_utf8(b) {
-                    Ok(s) => Cell::Text(texts.get(s)),
-                    Err(_) => return Err("text that is not UTF-8 (use a bytes column)".into()),
+                    Ok(s) => Cell::Text(texts.get(s, s.len(), budget, |v| Arc::from(v))?),
+                    Err(_) => {
+                        return Err(Refusal::Type(
+                            "text that is not UTF-8 (use a bytes column)".into(),
+                        ));
+                    }
                 }
             } else {
-                Cell::Bytes(b.into())
+                Cell::Bytes(bytes.get(b, b.len(), budget, |v| Arc::from(v))?)
             }
         }
     })
@@ -231,9 +317,9 @@ unsafe extern "C" fn region_value(
         return c.refuse(status::BAD_TYPE, "a null cell".into());
     }
     // SAFETY: the plugin passes a cell valid for this call.
-    let v = match unsafe { cell(&*value, col.ty, &mut c.texts) } {
+    let v = match unsafe { cell(&*value, col.ty, &mut c.values) } {
         Ok(v) => v,
-        Err(m) => return c.refuse(status::BAD_TYPE, format!("column `{}`: {m}", col.name)),
+        Err(r) => return c.refuse_value(format!("column `{}`", col.name), r),
     };
     let global = c.col_offset + column as usize;
     let Some(analysis) = c.analysis.as_deref_mut() else {
@@ -307,14 +393,17 @@ unsafe extern "C" fn table_row(
         // SAFETY: the plugin passes `len` cells valid for this call (checked non-null above).
         unsafe { std::slice::from_raw_parts(cells, len) }
     };
+    let row_cost = std::mem::size_of::<TableRow>() + len * std::mem::size_of::<Cell>();
+    if let Err(e) = c.values.budget.charge(row_cost) {
+        return c.over_budget(e);
+    }
     let mut out = Vec::with_capacity(len);
     for (col, cv) in t.columns.iter().zip(raw) {
         // SAFETY: each cell's bytes are valid for this call.
-        match unsafe { cell(cv, col.ty, &mut c.texts) } {
+        match unsafe { cell(cv, col.ty, &mut c.values) } {
             Ok(v) => out.push(v),
-            Err(m) => {
-                let msg = format!("table `{}` column `{}`: {m}", t.name, col.name);
-                return c.refuse(status::BAD_TYPE, msg);
+            Err(r) => {
+                return c.refuse_value(format!("table `{}` column `{}`", t.name, col.name), r);
             }
         }
     }

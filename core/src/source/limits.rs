@@ -26,3 +26,9 @@ pub const PARSED_BYTES_PER_PROCESS: usize = 64 << 20;
 /// is the next to be written (so the run always moves on): with `T` worker threads at most
 /// `PARSED_BYTES_PER_RUN + T × PARSED_BYTES_PER_PROCESS` is ever held.
 pub const PARSED_BYTES_PER_RUN: usize = 128 << 20;
+
+/// The most memory one analyzer call's output may take (its table rows, and the text and
+/// bytes of its values, a value repeated from region to region counted once): 64 MiB per
+/// process for `analyze`, and as much for the run-wide rows of `finish`. Past it, values are
+/// refused (`OVER_BUDGET`) and the refusal becomes an error row.
+pub const OUTPUT_BYTES_PER_CALL: usize = 64 << 20;

@@ -51,6 +51,10 @@ pub mod status {
     pub const BAD_ARITY: u32 = 24;
     /// The callback is not available in this call (emitting a region value in `finish`).
     pub const NOT_NOW: u32 = 25;
+    /// The value was refused because what the plugin emitted in this call passed vmpipe's
+    /// budget for one call (see vmpipe's `limits::OUTPUT_BYTES_PER_CALL`); later values of
+    /// the call are refused too.
+    pub const OVER_BUDGET: u32 = 26;
 }
 
 /// Column types (the `kind` of [`ColumnV1`] and [`CellV1`]).

@@ -11,7 +11,9 @@
 //! * `bad-region` — sets a value for a region index past the last region;
 //! * `bad-table` — emits a row in table 5 (it declares two);
 //! * `bad-arity` — emits a `calls` row with two cells;
-//! * `run-row-now` — emits a run-wide row while analyzing a process.
+//! * `run-row-now` — emits a run-wide row while analyzing a process;
+//! * `flood` — emits `calls` rows until one is refused, at most 20 million (about 1 GB if the
+//!   host kept them all).
 //!
 //! Option `reject = "why"` makes `create` refuse the options with that message.
 
@@ -91,6 +93,13 @@ impl Analyzer for Misbehave {
             }
             "run-row-now" => {
                 let _ = host.row(1, &[Value::U64(1)]);
+            }
+            "flood" => {
+                for i in 0..20_000_000u64 {
+                    if host.row(0, &[Value::U64(i)]).is_err() {
+                        break;
+                    }
+                }
             }
             other => return Err(format!("unknown mode {other}").into()),
         }
