@@ -109,17 +109,43 @@ pub fn parse_stream(
     out: &mut Vec<Region>,
     budget: &mut Budget,
 ) -> Result<(), StreamError> {
-    parse_stream_with(reader, format, buf, out, budget, limits::MAP_FILE_BYTES)
+    let sizes = Sizes {
+        piece: PIECE,
+        max_record: MAX_RECORD,
+        max_file: limits::MAP_FILE_BYTES,
+    };
+    parse_stream_sized(reader, format, buf, out, budget, sizes)
 }
 
-fn parse_stream_with(
+/// The sizes a stream is read with (see [`parse_stream_sized`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    /// Bytes asked of the reader at a time ([`PIECE`]).
+    pub piece: usize,
+    /// The longest record ([`MAX_RECORD`]).
+    pub max_record: usize,
+    /// The most bytes read ([`limits::MAP_FILE_BYTES`]).
+    pub max_file: u64,
+}
+
+/// [`parse_stream`] with other sizes: for the fuzz target and the tests, which cut the same
+/// text in many places.
+#[doc(hidden)]
+pub fn parse_stream_sized(
     reader: impl Read,
     format: MapFormat,
     buf: &mut Vec<u8>,
     out: &mut Vec<Region>,
     budget: &mut Budget,
-    max_file: u64,
+    sizes: Sizes,
 ) -> Result<(), StreamError> {
+    let Sizes {
+        piece,
+        max_record,
+        max_file,
+    } = sizes;
+    let piece = piece.max(1);
     buf.clear();
     // One byte past the limit tells a file of exactly the limit from a longer one.
     let mut reader = reader.take(max_file.saturating_add(1));
@@ -128,8 +154,8 @@ fn parse_stream_with(
     // Bytes at the front of `buf` already searched for a boundary in vain.
     let mut searched = 0usize;
     loop {
-        let n = (&mut reader).take(PIECE as u64).read_to_end(buf)?;
-        let eof = n < PIECE;
+        let n = (&mut reader).take(piece as u64).read_to_end(buf)?;
+        let eof = n < piece;
         let over = consumed + buf.len() as u64 > max_file;
         if over {
             // Keep exactly the limit: what follows is never parsed.
@@ -152,10 +178,10 @@ fn parse_stream_with(
                 buf.drain(..cut);
             }
             None => {
-                if buf.len() > MAX_RECORD {
+                if buf.len() > max_record {
                     return Err(ParseError::RecordTooLong {
                         line: lines_before + 1,
-                        limit: MAX_RECORD,
+                        limit: max_record,
                     }
                     .into());
                 }
@@ -276,13 +302,18 @@ mod tests {
         let text = line.repeat(1000);
         let mut out = Vec::new();
         let limit = (line.len() * 400 + 5) as u64;
-        let e = parse_stream_with(
+        let sizes = Sizes {
+            piece: 1000,
+            max_record: MAX_RECORD,
+            max_file: limit,
+        };
+        let e = parse_stream_sized(
             text.as_bytes(),
             MapFormat::Maps,
             &mut Vec::new(),
             &mut out,
             &mut Budget::per_process(),
-            limit,
+            sizes,
         )
         .unwrap_err();
         assert!(
