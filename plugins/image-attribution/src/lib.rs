@@ -143,7 +143,7 @@ struct Image {
 
 fn add(total: &mut Option<u64>, v: Option<u64>) {
     *total = match (*total, v) {
-        (Some(t), Some(v)) => Some(t + v),
+        (Some(t), Some(v)) => Some(t.saturating_add(v)),
         _ => None,
     };
 }
@@ -170,7 +170,7 @@ impl Image {
 
     fn count(&mut self, r: &Region, parts: &[Part]) {
         self.regions += 1;
-        self.virt += r.size();
+        self.virt = self.virt.saturating_add(r.size());
         add(&mut self.rss, r.rss());
         add(&mut self.pss, r.pss());
         add(&mut self.private_dirty, r.private_dirty());
