@@ -481,18 +481,23 @@ impl Analyzer for ImageAttribution {
         host: &mut Host<'_>,
     ) -> vmpipe_plugin::Result {
         let mut images: Vec<Image> = Vec::new();
-        let index =
+        // Where each path's image is in `images`: a map, not a scan, so that a process (or a
+        // capture) with tens of thousands of distinct paths costs linear time, not quadratic
+        // (40,000 distinct paths took 3.8 s at 036e0a7).
+        let mut at_path: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut index =
             |images: &mut Vec<Image>, path: &[u8], attribution: &dyn Fn() -> String| -> usize {
-                match images.iter().position(|i| i.path == path) {
-                    Some(i) => i,
-                    None => {
-                        images.push(Image::new(path, attribution()));
-                        images.len() - 1
-                    }
+                if let Some(&at) = at_path.get(path) {
+                    return at;
                 }
+                images.push(Image::new(path, attribution()));
+                at_path.insert(path.to_vec(), images.len() - 1);
+                images.len() - 1
             };
-        // Zero-filled tails of the images seen so far: (start, end, image index).
-        let mut bss: Vec<(u64, u64, usize)> = Vec::new();
+        // Zero-filled tails of the images seen so far, by start: start → (end, image index).
+        // At most one per image.
+        let mut bss: BTreeMap<u64, (u64, usize)> = BTreeMap::new();
+        let mut has_bss: Vec<bool> = Vec::new();
         let mut inodes = HashMap::new();
         let view = if process.has_memory() {
             view_of(process)
@@ -544,8 +549,12 @@ impl Analyzer for ImageAttribution {
                             let bias = r.start().wrapping_sub(va);
                             if let Some((lo, hi)) = l.bss_tail() {
                                 let (lo, hi) = (lo.wrapping_add(bias), hi.wrapping_add(bias));
-                                if !bss.iter().any(|b| b.2 == at) && lo < hi {
-                                    bss.push((lo, hi, at));
+                                if has_bss.len() <= at {
+                                    has_bss.resize(at + 1, false);
+                                }
+                                if !has_bss[at] && lo < hi {
+                                    has_bss[at] = true;
+                                    bss.entry(lo).or_insert((hi, at));
                                 }
                             }
                         }
@@ -578,9 +587,13 @@ impl Analyzer for ImageAttribution {
                     }
                 }
                 RegionKind::Anon => {
-                    if let Some(&(_, _, at)) = bss
-                        .iter()
-                        .find(|(lo, hi, _)| r.start() >= *lo && r.end() <= *hi && !r.shared())
+                    // The tail starting nearest below the region (tails of real images do not
+                    // overlap): a lookup, not a scan of every tail.
+                    if let Some(&(_, at)) = bss
+                        .range(..=r.start())
+                        .next_back()
+                        .map(|(_, t)| t)
+                        .filter(|(hi, _)| r.end() <= *hi && !r.shared())
                     {
                         let path = images[at].path.clone();
                         images[at].count(r, &[Part::Bss]);
