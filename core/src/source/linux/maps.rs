@@ -286,6 +286,7 @@ impl RegionBuilder {
             usage: Usage::default(),
             vm_flags: None,
             reported: None,
+            confirmed_unlinked: None,
         }
     }
 }
