@@ -136,6 +136,9 @@ impl LiveLinux {
             }
         };
 
+        // Who the pid is now: what analyzers opening its files later check it still is.
+        let start_time = ProcMemory::start_time_of(&dir);
+
         // status: the facts the selection and the processes table need.
         match Self::read_in(&dir, "status", buf) {
             Ok(()) => match status::parse(buf) {
@@ -249,7 +252,7 @@ impl LiveLinux {
         }
         confirm_unlinked(&dir, &mut c.regions);
         if matches!(c.process.status, ProcessStatus::Ok | ProcessStatus::Partial) {
-            c.memory = Some(Box::new(ProcMemory::new(dir)));
+            c.memory = Some(Box::new(ProcMemory::new(dir, start_time)));
         }
         Some(c)
     }
