@@ -19,6 +19,7 @@ pub struct ProcMemory {
     dir: OwnedFd,
     file: Option<Result<File, MemoryError>>,
     /// The process's start time (`stat` field 22) when it was collected.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     start_time: Option<u64>,
 }
 
@@ -44,6 +45,7 @@ impl ProcMemory {
         super::stat::parse(&buf).ok()?.start_time
     }
 
+    #[cfg(target_os = "linux")] // used by `open` only
     /// Is the pid still the process collected? The held directory answers only for the
     /// process it was opened on (`ESRCH` once that one is gone), and the start time read
     /// through it must be the collected one.
@@ -54,6 +56,7 @@ impl ProcMemory {
         }
     }
 
+    #[cfg(target_os = "linux")] // O_PATH, openat2
     /// Opens `rel` below the held directory as an `O_PATH` descriptor (links followed: the
     /// `/proc` magic links are the point), for `fstat` or for [`reopen_regular`].
     fn path_fd(&self, rel: &str) -> Result<OwnedFd, MemoryError> {
@@ -66,6 +69,7 @@ impl ProcMemory {
         .map_err(|e| classify(&io::Error::from(e)))
     }
 
+    #[cfg(target_os = "linux")] // O_PATH, openat2
     /// `path` inside the process's root: `root` opened through the held directory, then
     /// `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` below it, so that the target's own
     /// symbolic links resolve inside its root and never into vmpipe's.
@@ -85,6 +89,7 @@ impl ProcMemory {
     }
 }
 
+#[cfg(target_os = "linux")] // O_PATH, openat2
 /// A descriptor for reading the file an `O_PATH` descriptor names, only if `fstat` calls it a
 /// regular file (a device or a FIFO is never opened: no side effect, no hang), non-blocking.
 fn reopen_regular(fd: OwnedFd) -> Result<OwnedFd, MemoryError> {
@@ -113,6 +118,7 @@ fn classify(e: &io::Error) -> MemoryError {
 }
 
 impl MemoryAccess for ProcMemory {
+    #[cfg(target_os = "linux")] // O_PATH, openat2
     fn open(
         &mut self,
         what: u32,
