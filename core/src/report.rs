@@ -154,7 +154,11 @@ fn share_mode(cols: &Columns<'_>, r: &Region, i: usize) -> String {
 
 fn dirty(r: &Region) -> Option<u64> {
     r.usage.get(UsageField::Dirty).or_else(|| {
-        Some(r.usage.get(UsageField::SharedDirty)? + r.usage.get(UsageField::PrivateDirty)?)
+        Some(
+            r.usage
+                .get(UsageField::SharedDirty)?
+                .saturating_add(r.usage.get(UsageField::PrivateDirty)?),
+        )
     })
 }
 
@@ -412,7 +416,7 @@ pub fn render(c: &Collected, schema: &RunSchema, source: &str, out: &mut String)
             let mut total = zero("TOTAL");
             let add = |t: &mut Option<u64>, v: Option<u64>| {
                 *t = match (*t, v) {
-                    (Some(a), Some(b)) => Some(a + b),
+                    (Some(a), Some(b)) => Some(a.saturating_add(b)),
                     _ => None,
                 }
             };

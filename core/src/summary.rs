@@ -52,14 +52,17 @@ impl RunSummary {
             ProcessStatus::Denied => self.denied += 1,
             ProcessStatus::Vanished => self.vanished += 1,
         }
-        self.regions += c.regions.len() as u64;
-        self.errors += c.errors.len() as u64;
-        self.vsize += c.vsize().unwrap_or(0);
+        // Sizes come from evidence, which may claim a 16 EiB region: totals saturate at
+        // `u64::MAX` rather than wrap to a small, plausible number.
+        let add = |t: &mut u64, v: Option<u64>| *t = t.saturating_add(v.unwrap_or(0));
+        add(&mut self.regions, Some(c.regions.len() as u64));
+        add(&mut self.errors, Some(c.errors.len() as u64));
+        add(&mut self.vsize, c.vsize());
         self.residency |= c.residency;
-        self.rss += c.total(UsageField::Rss).unwrap_or(0);
-        self.pss += c.total(UsageField::Pss).unwrap_or(0);
-        self.uss += c.uss().unwrap_or(0);
-        self.swap += c.total(UsageField::Swap).unwrap_or(0);
+        add(&mut self.rss, c.total(UsageField::Rss));
+        add(&mut self.pss, c.total(UsageField::Pss));
+        add(&mut self.uss, c.uss());
+        add(&mut self.swap, c.total(UsageField::Swap));
     }
 
     /// Processes from which something was read.

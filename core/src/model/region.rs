@@ -40,6 +40,12 @@ pub struct Region {
     pub vm_flags: Option<Arc<str>>,
     /// What a report (a macOS vmmap report) says of the region beyond the Linux facts.
     pub reported: Option<Box<Reported>>,
+    /// Whether the mapped file is really unlinked, as the source confirmed it: `Some(true)`
+    /// when the mapped inode has no link left (`st_nlink == 0`), `Some(false)` when it still
+    /// has one (a file really named `lib (deleted)`), `None` when the source could not look
+    /// (evidence; a live process without the right to `/proc/PID/map_files`). See
+    /// [`Region::unlinked`].
+    pub confirmed_unlinked: Option<bool>,
 }
 
 /// What a report says of a region that `/proc` has no field for (macOS vmmap reports).
@@ -68,9 +74,22 @@ impl Region {
         self.path.as_deref().unwrap_or(&[])
     }
 
-    /// True when the kernel marks the mapped file as unlinked (` (deleted)`).
+    /// True when the path ends with the kernel's ` (deleted)` mark — which a file can also
+    /// carry as its real name: [`Region::unlinked`] tells the two apart where the source can.
     pub fn deleted(&self) -> bool {
         self.path_bytes().ends_with(DELETED_SUFFIX)
+    }
+
+    /// Whether the mapped file was unlinked: `Some(false)` without the ` (deleted)` mark (the
+    /// kernel prints it for every unlinked file), the source's confirmation with it, `None`
+    /// when it is marked but the source could not confirm (the regions.csv `deleted` cell is
+    /// then empty).
+    pub fn unlinked(&self) -> Option<bool> {
+        if self.deleted() {
+            self.confirmed_unlinked
+        } else {
+            Some(false)
+        }
     }
 
     /// The maximum permissions the mapping may ever get (`mprotect` limit), as three characters
@@ -113,9 +132,13 @@ mod tests {
             usage: Usage::default(),
             vm_flags: None,
             reported: None,
+            confirmed_unlinked: None,
         };
         assert_eq!(r.size(), 0x2000);
         assert!(r.deleted());
+        assert_eq!(r.unlinked(), None, "marked, not confirmed");
+        r.confirmed_unlinked = Some(false);
+        assert_eq!(r.unlinked(), Some(false), "a file really named so");
         assert_eq!(r.max_perms(), None);
         r.vm_flags = Some("rd mr mw me ac sd".into());
         assert_eq!(r.max_perms(), Some(*b"rwx"));

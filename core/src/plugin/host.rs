@@ -167,6 +167,7 @@ impl<'a> CallCtx<'a> {
             log,
             read_memory,
             error,
+            open,
         }
     }
 
@@ -464,8 +465,55 @@ unsafe extern "C" fn read_memory(
         }
         Err(MemoryError::Denied) => status::MEMORY_DENIED,
         Err(MemoryError::Fault) => status::MEMORY_FAULT,
-        Err(MemoryError::Vanished) => status::MEMORY_VANISHED,
-        Err(MemoryError::Other) => status::ERROR,
+        Err(e) => memory_status(e),
+    }
+}
+
+fn memory_status(e: MemoryError) -> u32 {
+    match e {
+        MemoryError::Denied => status::MEMORY_DENIED,
+        MemoryError::Fault => status::MEMORY_FAULT,
+        MemoryError::Vanished => status::MEMORY_VANISHED,
+        MemoryError::Replaced => status::PROCESS_REPLACED,
+        MemoryError::Unavailable => status::MEMORY_UNAVAILABLE,
+        MemoryError::Other => status::ERROR,
+    }
+}
+
+/// Longest path an analyzer may ask to open.
+const MAX_OPEN_PATH: usize = 4096;
+
+unsafe extern "C" fn open(
+    c: *mut c_void,
+    what: u32,
+    start: u64,
+    end: u64,
+    path: StrV1,
+    fd: *mut i32,
+) -> u32 {
+    use std::os::fd::IntoRawFd;
+    // SAFETY: the plugin passes back the ctx of this call.
+    let c = unsafe { ctx(c) };
+    if fd.is_null() {
+        return status::ERROR;
+    }
+    // SAFETY: `fd` points to an i32 of the plugin's, valid for this call.
+    unsafe { *fd = -1 };
+    let Some(memory) = c.memory.as_deref_mut() else {
+        return status::MEMORY_UNAVAILABLE;
+    };
+    if path.len > MAX_OPEN_PATH {
+        return status::ERROR;
+    }
+    // SAFETY: the plugin passes a path valid for this call.
+    let p = unsafe { path.as_bytes() }.unwrap_or(&[]);
+    match memory.open(what, start, end, p) {
+        Ok(owned) => {
+            // SAFETY: as above; the plugin owns the descriptor from here on.
+            unsafe { *fd = owned.into_raw_fd() };
+            status::OK
+        }
+        Err(e) => memory_status(e),
     }
 }
 

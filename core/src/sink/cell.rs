@@ -5,9 +5,12 @@
 //! Linux paths and process names are bytes, not text, and whoever runs a process chooses them.
 //! A cell holds them as UTF-8 text with a reversible escape:
 //!
-//! * valid UTF-8 is written as is (commas, quotes and newlines are handled by CSV quoting);
+//! * valid UTF-8 is written as is (commas, quotes and newlines are handled by CSV quoting),
+//!   except NUL;
 //! * a backslash is written `\\`;
-//! * each byte that is not part of valid UTF-8 is written `\xHH` (two lowercase hex digits).
+//! * NUL, and each byte that is not part of valid UTF-8, is written `\xHH` (two lowercase hex
+//!   digits): a NUL in a cell truncates it for C tools and many spreadsheet importers, and a
+//!   vmmap report (text from another machine) can carry one.
 //!
 //! [`unescape`] turns a cell back into the exact bytes.
 //!
@@ -27,7 +30,7 @@
 
 /// Appends `bytes` to `out` with the reversible escape described above.
 pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
-    if !bytes.contains(&b'\\') {
+    if memchr::memchr2(b'\\', 0, bytes).is_none() {
         if let Ok(s) = std::str::from_utf8(bytes) {
             out.extend_from_slice(s.as_bytes());
             return;
@@ -37,6 +40,8 @@ pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
         for ch in chunk.valid().chars() {
             if ch == '\\' {
                 out.extend_from_slice(b"\\\\");
+            } else if ch == '\0' {
+                out.extend_from_slice(b"\\x00");
             } else {
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
@@ -101,24 +106,44 @@ pub fn unescape(cell: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A byte string for a terminal: like [`escape`], and also every control character (C0, DEL,
-/// C1, which carry terminal escape sequences) written `\xHH` or `\u{…}`, so that no name can
-/// move the cursor, change colours or forge lines in a report.
+/// What [`display`] escapes besides invalid bytes: the backslash, every control character
+/// (`Cc`: C0, DEL, C1, which carry terminal escape sequences), every format character (`Cf`:
+/// the bidirectional overrides and isolates U+202A–U+202E and U+2066–U+2069, U+061C, U+200E/F,
+/// zero-width U+200B–U+200D, U+2060–U+2064, U+FEFF, soft hyphen, tag characters …, which
+/// reorder or hide text: `U+202E` makes `exe.txt` read `txt.exe`), and the line and
+/// paragraph separators (`Zl`, `Zp`). The categories are the regex crate's Unicode tables.
+fn display_escaped() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}]").unwrap_or_else(|e| {
+            // A fixed pattern: it compiles, or vmpipe was built without the regex crate's
+            // Unicode tables, which its manifest asks for.
+            unreachable!("the display pattern is valid: {e}")
+        })
+    })
+}
+
+/// A byte string for a terminal: like [`escape`], and also every control, format and
+/// separator character (see [`display_escaped`]) written `\xHH` (below U+0080) or `\u{…}`, so
+/// that no name can move the cursor, change colours, forge lines or reorder what a report
+/// shows.
 pub fn display(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
-        for ch in chunk.valid().chars() {
-            match ch {
-                '\\' => out.push_str("\\\\"),
-                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                    out.push_str(&format!("\\x{:02x}", c as u32));
+        let valid = chunk.valid();
+        let mut last = 0;
+        for m in display_escaped().find_iter(valid) {
+            out.push_str(&valid[last..m.start()]);
+            last = m.end();
+            for c in m.as_str().chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+                    c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
                 }
-                c if (0x80..0xa0).contains(&(c as u32)) || c == '\u{2028}' || c == '\u{2029}' => {
-                    out.push_str(&format!("\\u{{{:x}}}", c as u32));
-                }
-                c => out.push(c),
             }
         }
+        out.push_str(&valid[last..]);
         for &b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
         }
@@ -217,6 +242,26 @@ mod tests {
     }
 
     #[test]
+    fn display_neutralises_bidirectional_overrides() {
+        // "gpj.exe" shown right to left would read "exe.jpg".
+        let shown = display("photo\u{202e}gpj.exe\u{2066}x\u{feff}\u{200b}".as_bytes());
+        assert_eq!(shown, "photo\\u{202e}gpj.exe\\u{2066}x\\u{feff}\\u{200b}");
+        assert_eq!(
+            display("caf\u{e9} \u{1F600}".as_bytes()),
+            "caf\u{e9} \u{1F600}"
+        );
+    }
+
+    #[test]
+    fn nul_is_escaped_in_cells() {
+        assert_eq!(escape(b"/lib\x00x.so"), "/lib\\x00x.so");
+        assert_eq!(
+            unescape("/lib\\x00x.so").as_deref(),
+            Some(&b"/lib\x00x.so"[..])
+        );
+    }
+
+    #[test]
     fn guarded_cells_read_back() {
         for raw in [
             &b"=1+2"[..],
@@ -288,8 +333,66 @@ mod properties {
             guard_from(&mut out, 0);
             let cell = String::from_utf8(out).expect("cells are UTF-8");
             prop_assert_eq!(unescape(unguard(&cell)), Some(bytes.clone()));
+            prop_assert!(!cell.contains('\0'), "a NUL reached the cell: {:?}", cell);
             // And the report's form has no control character.
             prop_assert!(!display(&bytes).chars().any(char::is_control));
         }
+
+        /// Text mixed with NULs and format characters: the cell gives it back exactly and holds
+        /// no NUL; the report's form holds none of the format characters (the list is Unicode's
+        /// own, written out here, not taken from the regex tables `display` uses).
+        #[test]
+        fn format_characters_never_reach_a_report(
+            parts in proptest::collection::vec((any::<String>(), 0usize..FORMAT.len()), 0..16)
+        ) {
+            let mut text = String::new();
+            for (s, k) in &parts {
+                text.push_str(s);
+                text.push(FORMAT[*k]);
+            }
+            let cell = escape(text.as_bytes());
+            prop_assert!(!cell.contains('\0'));
+            prop_assert_eq!(unescape(&cell), Some(text.clone().into_bytes()));
+            let shown = display(text.as_bytes());
+            prop_assert!(!shown.chars().any(|c| FORMAT.contains(&c) || c.is_control()), "{:?}", shown);
+        }
     }
+
+    /// NUL, and the format characters (Unicode category Cf) that reorder or hide text, with the
+    /// line and paragraph separators.
+    const FORMAT: &[char] = &[
+        '\0',
+        '\u{ad}',
+        '\u{61c}',
+        '\u{180e}',
+        '\u{200b}',
+        '\u{200c}',
+        '\u{200d}',
+        '\u{200e}',
+        '\u{200f}',
+        '\u{2028}',
+        '\u{2029}',
+        '\u{202a}',
+        '\u{202b}',
+        '\u{202c}',
+        '\u{202d}',
+        '\u{202e}',
+        '\u{2060}',
+        '\u{2061}',
+        '\u{2062}',
+        '\u{2063}',
+        '\u{2064}',
+        '\u{2066}',
+        '\u{2067}',
+        '\u{2068}',
+        '\u{2069}',
+        '\u{206a}',
+        '\u{206f}',
+        '\u{feff}',
+        '\u{fff9}',
+        '\u{fffb}',
+        '\u{e0001}',
+        '\u{e0041}',
+        '\u{e007f}',
+    ];
 }

@@ -355,7 +355,10 @@ impl CsvSink {
             }
             None => row.raw(b""),
         }
-        row.bool(r.deleted());
+        match r.unlinked() {
+            Some(u) => row.bool(u),
+            None => row.raw(b""),
+        }
         row.raw(r.kind.as_str().as_bytes());
         if r.usage.is_empty() {
             row.absent(REGION_USAGE.len());
@@ -364,7 +367,8 @@ impl CsvSink {
                 row.opt(r.usage.get(f));
             }
         }
-        row.raw(r.vm_flags.as_deref().unwrap_or("").as_bytes());
+        // Not a fixed vocabulary: a capture's smaps can say anything after `VmFlags:`.
+        row.escaped(r.vm_flags.as_deref().unwrap_or("").as_bytes());
         row.opt(r.usage.get(UsageField::Dirty));
         let rep = r.reported.as_deref();
         row.escaped(rep.map_or(&b""[..], |x| x.region_type.as_bytes()));

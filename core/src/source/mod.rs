@@ -131,10 +131,14 @@ impl Collected {
             .try_fold(0u64, |acc, r| Some(acc.saturating_add(r.usage.private()?)))
     }
 
-    /// The virtual size: the sum of all region sizes; `None` when the map was not read whole.
+    /// The virtual size: the sum of all region sizes, saturating at `u64::MAX` (evidence can
+    /// claim regions no address space holds); `None` when the map was not read whole.
     pub fn vsize(&self) -> Option<u64> {
-        self.map_complete
-            .then(|| self.regions.iter().map(Region::size).sum())
+        self.map_complete.then(|| {
+            self.regions
+                .iter()
+                .fold(0u64, |acc, r| acc.saturating_add(r.size()))
+        })
     }
 }
 

@@ -165,6 +165,7 @@ fn region(r: &vmmap::VmmapRegion) -> Region {
         kind,
         usage,
         vm_flags: None,
+        confirmed_unlinked: None,
         reported: Some(Box::new(Reported {
             region_type: r.region_type.as_str().into(),
             share_mode: r.share_mode.as_deref().map(Into::into),

@@ -224,7 +224,7 @@ impl Analyzer for GuardDetection {
                 host.set(i, 0, k.as_str())?;
                 let t = &mut totals[*k as usize];
                 t.0 += 1;
-                t.1 += regions[i].size();
+                t.1 = t.1.saturating_add(regions[i].size());
             }
         }
         for (k, (count, bytes)) in GuardKind::ALL.iter().zip(totals) {

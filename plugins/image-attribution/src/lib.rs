@@ -63,9 +63,10 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 
+use vmpipe_plugin::abi::open_what;
 use vmpipe_plugin::{
-    Analyzer, Column, ColumnType, Host, Options, Process, Region, RegionKind, Schema, Scope, Table,
-    Value,
+    Analyzer, Column, ColumnType, Host, MemoryError, Options, Process, Region, RegionKind, Schema,
+    Scope, Table, Value,
 };
 
 pub use layout::{Layout, Part};
@@ -112,9 +113,10 @@ pub struct ImageAttribution {
 
 /// The view of a live process (`None` when it cannot be read: another user's process without
 /// the right to look into it, which then gets no shared answers).
-fn view_of(process: &Process<'_>) -> Option<View> {
+fn view_of(host: &Host<'_>) -> Option<View> {
     let id = |what: &str| {
-        std::fs::metadata(format!("/proc/{}/{what}", process.pid()))
+        host.open(open_what::PROC_STAT, 0, 0, what.as_bytes())
+            .and_then(|f| f.metadata().map_err(|_| MemoryError::Other(0)))
             .ok()
             .map(|m| (m.dev(), m.ino()))
     };
@@ -143,7 +145,7 @@ struct Image {
 
 fn add(total: &mut Option<u64>, v: Option<u64>) {
     *total = match (*total, v) {
-        (Some(t), Some(v)) => Some(t + v),
+        (Some(t), Some(v)) => Some(t.saturating_add(v)),
         _ => None,
     };
 }
@@ -170,7 +172,7 @@ impl Image {
 
     fn count(&mut self, r: &Region, parts: &[Part]) {
         self.regions += 1;
-        self.virt += r.size();
+        self.virt = self.virt.saturating_add(r.size());
         add(&mut self.rss, r.rss());
         add(&mut self.pss, r.pss());
         add(&mut self.private_dirty, r.private_dirty());
@@ -190,14 +192,23 @@ fn os_path(bytes: &[u8]) -> std::path::PathBuf {
     std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
 }
 
-/// The file at `path` in the process's root (live) or in ours.
-fn in_root(process: &Process<'_>, path: &[u8]) -> std::path::PathBuf {
+/// The file at `path` in the process's root, through the host's handle on the process
+/// (live), or in ours (evidence); `stat_only` for an `O_PATH` descriptor.
+fn in_root(
+    process: &Process<'_>,
+    host: &Host<'_>,
+    path: &[u8],
+    stat_only: bool,
+) -> Result<File, String> {
     if process.has_memory() {
-        let mut p = format!("/proc/{}/root", process.pid()).into_bytes();
-        p.extend_from_slice(path);
-        os_path(&p)
+        let what = if stat_only {
+            open_what::IN_ROOT_STAT
+        } else {
+            open_what::IN_ROOT
+        };
+        host.open(what, 0, 0, path).map_err(|e| e.to_string())
     } else {
-        os_path(path)
+        File::open(os_path(path)).map_err(|e| e.to_string())
     }
 }
 
@@ -253,6 +264,7 @@ impl ImageAttribution {
     fn layout_of(
         &self,
         process: &Process<'_>,
+        host: &Host<'_>,
         view: Option<View>,
         r: &Region,
         inodes: &mut HashMap<Vec<u8>, Option<u64>>,
@@ -266,7 +278,7 @@ impl ImageAttribution {
         let now = if !memfd && path.starts_with(b"/") {
             *inodes
                 .entry(path.to_vec())
-                .or_insert_with(|| self.inode_now(process, view, path))
+                .or_insert_with(|| self.inode_now(process, host, view, path))
         } else {
             None
         };
@@ -282,19 +294,35 @@ impl ImageAttribution {
             None => {
                 let mut why_not = Vec::new();
                 let mut result = None;
+                let mut replaced_process = false;
                 if self.map_files && process.has_memory() {
+                    // Named for people; opened through the host's handle on the process.
                     let mf = format!(
                         "/proc/{}/map_files/{:x}-{:x}",
                         process.pid(),
                         r.start(),
                         r.end()
                     );
-                    match File::open(&mf) {
-                        Ok(f) => result = Some(parse_file(f)),
-                        Err(e) => why_not.push(format!("{mf}: {e}")),
+                    match host.open(open_what::MAPPED, r.start(), r.end(), b"") {
+                        // The inode the map names, or the range was remapped since it was
+                        // read (an exec, a new mmap): another file, not this region's.
+                        Ok(f) if f.metadata().is_ok_and(|m| m.ino() == r.inode()) => {
+                            result = Some(parse_file(f))
+                        }
+                        Ok(_) => why_not.push(format!("{mf}: another file is mapped there now")),
+                        Err(MemoryError::Denied) => {
+                            why_not.push(format!("{mf}: permission denied"))
+                        }
+                        Err(e) => {
+                            replaced_process = e == MemoryError::Replaced;
+                            why_not.push(format!("{mf}: {e}"))
+                        }
                     }
                 }
-                if result.is_none() {
+                if replaced_process {
+                    // Nothing of the newcomer may answer for this process: not its files at
+                    // the path either.
+                } else if result.is_none() {
                     if deleted || memfd {
                         why_not.insert(0, "deleted on disk".into());
                     } else if !same_inode {
@@ -306,16 +334,16 @@ impl ImageAttribution {
                             },
                         );
                     } else {
-                        match File::open(in_root(process, path)) {
+                        match in_root(process, host, path, false) {
                             Ok(f) => result = Some(parse_file(f)),
-                            Err(e) => why_not.push(e.to_string()),
+                            Err(e) => why_not.push(e),
                         }
                     }
                 }
                 let parsed = Arc::new(result.unwrap_or_else(|| Err(why_not.join("; "))));
                 // Failures to open through map_files depend on the process; cache only
                 // what came from the file itself.
-                if parsed.is_ok() || !(deleted || memfd || !same_inode) {
+                if parsed.is_ok() || !(deleted || memfd || !same_inode || replaced_process) {
                     self.layouts
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -337,10 +365,17 @@ impl ImageAttribution {
     }
 
     /// The inode at `path` in the process's root now, shared between processes of one view.
-    fn inode_now(&self, process: &Process<'_>, view: Option<View>, path: &[u8]) -> Option<u64> {
+    fn inode_now(
+        &self,
+        process: &Process<'_>,
+        host: &Host<'_>,
+        view: Option<View>,
+        path: &[u8],
+    ) -> Option<u64> {
         let look = || {
-            std::fs::metadata(in_root(process, strip_deleted(path)))
+            in_root(process, host, strip_deleted(path), true)
                 .ok()
+                .and_then(|f| f.metadata().ok())
                 .map(|m| m.ino())
         };
         let Some(view) = view else {
@@ -359,7 +394,7 @@ impl ImageAttribution {
         // Shared only when it is surely this view's answer: a file found (a failure may be
         // the process exiting meanwhile) while the process still has the same view (its pid
         // not reused by another process since the view was read).
-        if let Some(found) = ino.filter(|_| view_of(process) == Some(view)) {
+        if let Some(found) = ino.filter(|_| view_of(host) == Some(view)) {
             self.inodes_now
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -481,21 +516,26 @@ impl Analyzer for ImageAttribution {
         host: &mut Host<'_>,
     ) -> vmpipe_plugin::Result {
         let mut images: Vec<Image> = Vec::new();
-        let index =
+        // Where each path's image is in `images`: a map, not a scan, so that a process (or a
+        // capture) with tens of thousands of distinct paths costs linear time, not quadratic
+        // (40,000 distinct paths took 3.8 s at 036e0a7).
+        let mut at_path: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut index =
             |images: &mut Vec<Image>, path: &[u8], attribution: &dyn Fn() -> String| -> usize {
-                match images.iter().position(|i| i.path == path) {
-                    Some(i) => i,
-                    None => {
-                        images.push(Image::new(path, attribution()));
-                        images.len() - 1
-                    }
+                if let Some(&at) = at_path.get(path) {
+                    return at;
                 }
+                images.push(Image::new(path, attribution()));
+                at_path.insert(path.to_vec(), images.len() - 1);
+                images.len() - 1
             };
-        // Zero-filled tails of the images seen so far: (start, end, image index).
-        let mut bss: Vec<(u64, u64, usize)> = Vec::new();
+        // Zero-filled tails of the images seen so far, by start: start → (end, image index).
+        // At most one per image.
+        let mut bss: BTreeMap<u64, (u64, usize)> = BTreeMap::new();
+        let mut has_bss: Vec<bool> = Vec::new();
         let mut inodes = HashMap::new();
         let view = if process.has_memory() {
-            view_of(process)
+            view_of(host)
         } else {
             None
         };
@@ -518,7 +558,7 @@ impl Analyzer for ImageAttribution {
                 }
                 RegionKind::File | RegionKind::Memfd => {
                     let path = r.path().unwrap_or(&[]);
-                    let (parsed, replaced) = self.layout_of(process, view, r, &mut inodes);
+                    let (parsed, replaced) = self.layout_of(process, host, view, r, &mut inodes);
                     let attribution = || match parsed.as_ref() {
                         Ok(_) => "elf".to_string(),
                         Err(e) => format!("path: {e}"),
@@ -544,8 +584,12 @@ impl Analyzer for ImageAttribution {
                             let bias = r.start().wrapping_sub(va);
                             if let Some((lo, hi)) = l.bss_tail() {
                                 let (lo, hi) = (lo.wrapping_add(bias), hi.wrapping_add(bias));
-                                if !bss.iter().any(|b| b.2 == at) && lo < hi {
-                                    bss.push((lo, hi, at));
+                                if has_bss.len() <= at {
+                                    has_bss.resize(at + 1, false);
+                                }
+                                if !has_bss[at] && lo < hi {
+                                    has_bss[at] = true;
+                                    bss.entry(lo).or_insert((hi, at));
                                 }
                             }
                         }
@@ -578,9 +622,13 @@ impl Analyzer for ImageAttribution {
                     }
                 }
                 RegionKind::Anon => {
-                    if let Some(&(_, _, at)) = bss
-                        .iter()
-                        .find(|(lo, hi, _)| r.start() >= *lo && r.end() <= *hi && !r.shared())
+                    // The tail starting nearest below the region (tails of real images do not
+                    // overlap): a lookup, not a scan of every tail.
+                    if let Some(&(_, at)) = bss
+                        .range(..=r.start())
+                        .next_back()
+                        .map(|(_, t)| t)
+                        .filter(|(hi, _)| r.end() <= *hi && !r.shared())
                     {
                         let path = images[at].path.clone();
                         images[at].count(r, &[Part::Bss]);

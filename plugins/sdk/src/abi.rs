@@ -19,7 +19,7 @@ use std::ffi::c_void;
 /// The ABI major version this SDK speaks (the `v1` in the entry symbol's name).
 pub const ABI_MAJOR: u32 = 1;
 /// The ABI minor version this SDK speaks.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 /// The entry symbol's name, without a suffix.
 pub const ENTRY_SYMBOL: &str = "vmpipe_plugin_v1";
 
@@ -39,6 +39,9 @@ pub mod status {
     pub const MEMORY_FAULT: u32 = 12;
     /// The process is gone.
     pub const MEMORY_VANISHED: u32 = 13;
+    /// Another process holds the pid now (its start time differs from the one read when the
+    /// process was collected), or the process vanished: nothing of it can be opened.
+    pub const PROCESS_REPLACED: u32 = 14;
     /// An emitted value named a column the plugin did not declare.
     pub const BAD_COLUMN: u32 = 20;
     /// An emitted value's type differs from its column's declared type.
@@ -83,6 +86,22 @@ pub mod scope {
     pub const PROCESS: u32 = 1;
     /// Rows emitted from `finish`, about the whole run.
     pub const RUN: u32 = 2;
+}
+
+/// What [`HostV1::open`] opens (ABI 1.1), always through the `/proc/PID` directory vmpipe
+/// opened when it collected the process, never through a path naming the pid again.
+pub mod open_what {
+    /// The file mapped at `[start, end)`: `map_files/START-END` (root), for reading. Refused
+    /// unless it is a regular file.
+    pub const MAPPED: u32 = 1;
+    /// `path` looked up inside the process's root directory (`root/`, symbolic links resolved
+    /// inside that root), for reading. Refused unless it is a regular file.
+    pub const IN_ROOT: u32 = 2;
+    /// Like `IN_ROOT`, as an `O_PATH` descriptor: only for `fstat` (what is at the path now).
+    pub const IN_ROOT_STAT: u32 = 3;
+    /// An entry of the process's `/proc/PID` directory (`root`, `ns/mnt`), its link followed,
+    /// as an `O_PATH` descriptor for `fstat`.
+    pub const PROC_STAT: u32 = 4;
 }
 
 /// Log levels for [`HostV1::log`].
@@ -490,6 +509,19 @@ pub struct HostV1 {
     ) -> u32,
     /// Gives the message (UTF-8) that goes with a failing status of the current call.
     pub error: unsafe extern "C" fn(ctx: *mut c_void, message: StrV1),
+    /// ABI 1.1 (present when `struct_size` covers it): opens a file of the process (see
+    /// [`open_what`]) and stores its descriptor in `*fd`, which the plugin then owns and must
+    /// close. Before answering, the host checks that the pid still holds the process it
+    /// collected (same start time), else returns `PROCESS_REPLACED`; `MEMORY_UNAVAILABLE` for
+    /// evidence; `MEMORY_DENIED`, `MEMORY_FAULT` (nothing mapped there) or `ERROR` otherwise.
+    pub open: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        what: u32,
+        start: u64,
+        end: u64,
+        path: StrV1,
+        fd: *mut i32,
+    ) -> u32,
 }
 
 /// The plugin's description and entry points. The exported function returns a pointer to a

@@ -122,6 +122,8 @@ pub enum MemoryError {
     Fault,
     /// The process is gone.
     Vanished,
+    /// Another process holds the pid now: what was collected cannot be read any more.
+    Replaced,
     /// Another status code.
     Other(u32),
 }
@@ -133,6 +135,9 @@ impl fmt::Display for MemoryError {
             MemoryError::Denied => f.write_str("reading process memory was refused"),
             MemoryError::Fault => f.write_str("address not mapped in the process"),
             MemoryError::Vanished => f.write_str("the process is gone"),
+            MemoryError::Replaced => {
+                f.write_str("the process was replaced under its pid since it was collected")
+            }
             MemoryError::Other(s) => write!(f, "memory read failed (status {s})"),
         }
     }
@@ -220,6 +225,41 @@ impl<'a> Host<'a> {
             abi::status::MEMORY_DENIED => Err(MemoryError::Denied),
             abi::status::MEMORY_FAULT => Err(MemoryError::Fault),
             abi::status::MEMORY_VANISHED => Err(MemoryError::Vanished),
+            other => Err(MemoryError::Other(other)),
+        }
+    }
+
+    /// Opens a file of the process through the `/proc/PID` directory the host opened when it
+    /// collected it (see [`crate::abi::open_what`]): `start`/`end` name a mapping for
+    /// `MAPPED`, `path` a path for `IN_ROOT`, `IN_ROOT_STAT` and `PROC_STAT`. A host older
+    /// than ABI 1.1 answers [`MemoryError::Unavailable`].
+    pub fn open(
+        &self,
+        what: u32,
+        start: u64,
+        end: u64,
+        path: &[u8],
+    ) -> Result<std::fs::File, MemoryError> {
+        use std::os::fd::FromRawFd;
+        let has_open = self.raw.struct_size >= std::mem::size_of::<HostV1>();
+        if !has_open {
+            return Err(MemoryError::Unavailable);
+        }
+        let mut fd: i32 = -1;
+        // SAFETY: as in `set`; the host table covers `open` (checked above); `path` and `fd`
+        // live across the call.
+        let st =
+            unsafe { (self.raw.open)(self.raw.ctx, what, start, end, StrV1::new(path), &mut fd) };
+        match st {
+            abi::status::OK if fd >= 0 => {
+                // SAFETY: on success the host gives us a descriptor it no longer uses.
+                Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+            }
+            abi::status::MEMORY_UNAVAILABLE => Err(MemoryError::Unavailable),
+            abi::status::MEMORY_DENIED => Err(MemoryError::Denied),
+            abi::status::MEMORY_FAULT => Err(MemoryError::Fault),
+            abi::status::MEMORY_VANISHED => Err(MemoryError::Vanished),
+            abi::status::PROCESS_REPLACED => Err(MemoryError::Replaced),
             other => Err(MemoryError::Other(other)),
         }
     }

@@ -105,8 +105,10 @@ pub fn mode(r: &Region) -> Option<Mode> {
     if r.shared() {
         return Some(Mode::Shm);
     }
-    let shared_pages =
-        r.usage(usage::SHARED_CLEAN).unwrap_or(0) + r.usage(usage::SHARED_DIRTY).unwrap_or(0);
+    let shared_pages = r
+        .usage(usage::SHARED_CLEAN)
+        .unwrap_or(0)
+        .saturating_add(r.usage(usage::SHARED_DIRTY).unwrap_or(0));
     let swap_shared = r.usage(usage::SWAP_PSS).is_some_and(|p| p < swap);
     let file = matches!(r.kind(), RegionKind::File | RegionKind::Memfd);
     let unwritten_file_pages = file && r.usage(usage::ANONYMOUS).is_some_and(|a| a < rss);
@@ -119,8 +121,12 @@ pub fn mode(r: &Region) -> Option<Mode> {
 
 /// Dirty bytes of a region: the report's, else `Shared_Dirty + Private_Dirty`.
 fn dirty(r: &Region) -> Option<u64> {
-    r.usage(usage::DIRTY)
-        .or_else(|| Some(r.usage(usage::SHARED_DIRTY)? + r.usage(usage::PRIVATE_DIRTY)?))
+    r.usage(usage::DIRTY).or_else(|| {
+        Some(
+            r.usage(usage::SHARED_DIRTY)?
+                .saturating_add(r.usage(usage::PRIVATE_DIRTY)?),
+        )
+    })
 }
 
 /// Totals of one mode.
@@ -136,7 +142,7 @@ struct Totals {
 
 fn add(t: &mut Option<u64>, v: Option<u64>) {
     *t = match (*t, v) {
-        (Some(a), Some(b)) => Some(a + b),
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
         _ => None,
     };
 }
@@ -168,8 +174,8 @@ impl Totals {
     }
 
     fn merge(&mut self, o: &Totals) {
-        self.regions += o.regions;
-        self.virt += o.virt;
+        self.regions = self.regions.saturating_add(o.regions);
+        self.virt = self.virt.saturating_add(o.virt);
         add(&mut self.resident, o.resident);
         add(&mut self.dirty, o.dirty);
         add(&mut self.swapped, o.swapped);
@@ -201,7 +207,9 @@ const T_MACHINE: usize = 1;
 const T_USERS: usize = 2;
 
 fn sum(regions: &[Region], f: impl Fn(&Region) -> Option<u64>) -> Option<u64> {
-    regions.iter().try_fold(0u64, |acc, r| Some(acc + f(r)?))
+    regions
+        .iter()
+        .try_fold(0u64, |acc, r| Some(acc.saturating_add(f(r)?)))
 }
 
 impl Analyzer for ShareModes {
@@ -357,7 +365,10 @@ impl Analyzer for ShareModes {
             add(
                 &mut u.uss,
                 sum(regions, |r| {
-                    Some(r.usage(usage::PRIVATE_CLEAN)? + r.usage(usage::PRIVATE_DIRTY)?)
+                    Some(
+                        r.usage(usage::PRIVATE_CLEAN)?
+                            .saturating_add(r.usage(usage::PRIVATE_DIRTY)?),
+                    )
                 }),
             );
             add(&mut u.pss, sum(regions, |r| r.pss()));

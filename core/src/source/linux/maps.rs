@@ -312,6 +312,7 @@ impl<'b> RegionBuilder<'b> {
             usage: Usage::default(),
             vm_flags: None,
             reported: None,
+            confirmed_unlinked: None,
         })
     }
 }

@@ -136,6 +136,9 @@ impl LiveLinux {
             }
         };
 
+        // Who the pid is now: what analyzers opening its files later check it still is.
+        let start_time = ProcMemory::start_time_of(&dir);
+
         // status: the facts the selection and the processes table need.
         match Self::read_in(&dir, "status", buf) {
             Ok(()) => match status::parse(buf) {
@@ -250,8 +253,9 @@ impl LiveLinux {
                 c.fail(status_of(&e), "status", self.io_error(pid, "status", e));
             }
         }
+        confirm_unlinked(&dir, &mut c.regions);
         if matches!(c.process.status, ProcessStatus::Ok | ProcessStatus::Partial) {
-            c.memory = Some(Box::new(ProcMemory::new(dir)));
+            c.memory = Some(Box::new(ProcMemory::new(dir, start_time)));
         }
         Some(c)
     }
@@ -259,6 +263,26 @@ impl LiveLinux {
     /// The directory this source reads.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+}
+
+/// Confirms the ` (deleted)` mark of each region that carries it: `fstatat` of
+/// `map_files/START-END` under the held `/proc/PID` (following that entry's link reaches the
+/// mapped inode itself) says whether the file still has a link (`st_nlink > 0`: a file really
+/// named `lib (deleted)`) or none. Needs the right to follow `map_files` links (root); without
+/// it, or once the process is gone, the region stays unconfirmed. One `fstatat` per marked
+/// region, each bounded by the map's own size.
+fn confirm_unlinked(dir: &OwnedFd, regions: &mut [crate::model::Region]) {
+    let mut name = String::new();
+    for r in regions.iter_mut().filter(|r| r.deleted()) {
+        use std::fmt::Write;
+        name.clear();
+        let _ = write!(name, "map_files/{:x}-{:x}", r.start, r.end);
+        r.confirmed_unlinked = rustix::fs::statat(dir, name.as_str(), rustix::fs::AtFlags::empty())
+            .ok()
+            // The inode the map names, or the range was remapped since: then unconfirmed.
+            .filter(|st| st.st_ino == r.inode)
+            .map(|st| st.st_nlink == 0);
     }
 }
 

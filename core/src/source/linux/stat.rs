@@ -17,6 +17,9 @@ pub struct StatFacts {
     pub ppid: u32,
     /// Field 20: number of threads.
     pub threads: Option<u32>,
+    /// Field 22: start time after boot, in clock ticks — with the pid, what identifies a
+    /// process (a reused pid has another start time).
+    pub start_time: Option<u64>,
 }
 
 fn field(what: &'static str) -> ParseError {
@@ -53,12 +56,15 @@ pub fn parse(text: &[u8]) -> Result<StatFacts, ParseError> {
         .nth(15)
         .and_then(decimal)
         .and_then(|t| u32::try_from(t).ok());
+    // Field 21 (itrealvalue), then starttime.
+    let start_time = f.nth(1).and_then(decimal);
     Ok(StatFacts {
         pid,
         comm: text[open + 1..close].to_vec(),
         state,
         ppid,
         threads,
+        start_time,
     })
 }
 

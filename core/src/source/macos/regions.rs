@@ -244,6 +244,7 @@ pub fn build(
                 path,
                 usage,
                 vm_flags: None,
+                confirmed_unlinked: None,
                 reported: Some(Box::new(Reported {
                     region_type,
                     share_mode: share_mode_name(info.share_mode).map(Into::into),
