@@ -6,8 +6,8 @@
 //! [`limits::MAP_FILE_BYTES`] of reading before it is cut short and marked partial.
 //!
 //! A record boundary is a line start: for `maps` every line is a record; for `smaps` a record
-//! starts at its header line, which begins with the start address in lowercase hex, where
-//! every field line begins with an upper-case letter (`Size:`, `Rss:`, … `VmFlags:`).
+//! starts at its header line, told from a field line as the parser tells them (a field's first
+//! `:` comes before its first space).
 
 use std::io::{self, Read};
 
@@ -55,11 +55,19 @@ impl MapFormat {
         }
     }
 
-    /// True when a record may start at `buf[at]` (just after a newline).
-    fn starts_record(self, byte: u8) -> bool {
+    /// True when a record starts with `line` (the bytes after a newline, up to the end of
+    /// what was read): decided as the parser decides, so that a cut never parts a record
+    /// from its fields. `None` while the line is not far enough read to tell.
+    fn starts_record(self, line: &[u8]) -> Option<bool> {
         match self {
-            MapFormat::Maps => true,
-            MapFormat::Smaps => matches!(byte, b'0'..=b'9' | b'a'..=b'f'),
+            MapFormat::Maps => Some(true),
+            // The smaps parser reads a line as a field when its first `:` comes before its
+            // first space, and as a header otherwise; an empty line is skipped.
+            MapFormat::Smaps => match line.iter().position(|&b| matches!(b, b':' | b' ' | b'\n')) {
+                Some(0) => Some(false),
+                Some(i) => Some(line[i] != b':'),
+                None => None,
+            },
         }
     }
 }
@@ -85,13 +93,9 @@ fn last_boundary(buf: &[u8], from: usize, format: MapFormat) -> Option<usize> {
         if at < from {
             return None;
         }
-        // At the very end the next byte is not known yet: a maps line is whole, an smaps
+        // At the very end the next line is not known yet: a maps line is whole, an smaps
         // record may go on.
-        let starts = match buf.get(at) {
-            Some(&b) => format.starts_record(b),
-            None => format == MapFormat::Maps,
-        };
-        if starts && at > 0 {
+        if at > 0 && format.starts_record(&buf[at..]) == Some(true) {
             return Some(at);
         }
         end = nl;
