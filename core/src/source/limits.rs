@@ -9,9 +9,10 @@
 pub const MAP_FILE_BYTES: u64 = 256 << 20;
 
 /// The most bytes read from one of a process's small files (`status`, `stat`, `comm`,
-/// `cmdline`, the `exe` link, a snapshot's `error`). The kernel caps `cmdline` at the
-/// argument space (`ARG_MAX`, 2 MiB by default with an 8 MiB stack); 4 MiB leaves room.
-pub const SMALL_FILE_BYTES: u64 = 4 << 20;
+/// `cmdline`, the `exe` link, a snapshot's `error`). The kernel caps a process's arguments and
+/// environment together at three quarters of 8 MiB (`_STK_LIM`), so a real `cmdline` always
+/// fits.
+pub const SMALL_FILE_BYTES: u64 = 8 << 20;
 
 /// The most memory one process's parsed regions may take, counted as they are built: each
 /// region's record and its path's bytes (per region, shared or not: every table that carries

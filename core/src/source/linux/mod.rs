@@ -41,6 +41,7 @@ pub use memory::ProcMemory;
 pub use parse_error::ParseError;
 
 use super::budget::Budget;
+use super::limits;
 use super::{CollectError, Collected, Selection, Source, SourceError};
 use crate::model::ProcessStatus;
 use map_stream::{MapFormat, StreamError};
@@ -109,10 +110,13 @@ impl LiveLinux {
         Ok(File::from(fd))
     }
 
-    /// Reads a whole file of the process directory into `buf` (cleared first).
+    /// Reads a small file of the process directory into `buf` (cleared first), at most
+    /// [`limits::SMALL_FILE_BYTES`] of it (more than the kernel ever prints there).
     fn read_in(dir: &OwnedFd, file: &str, buf: &mut Vec<u8>) -> io::Result<()> {
         buf.clear();
-        Self::open_in(dir, file)?.read_to_end(buf)?;
+        Self::open_in(dir, file)?
+            .take(limits::SMALL_FILE_BYTES)
+            .read_to_end(buf)?;
         Ok(())
     }
 
