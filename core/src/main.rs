@@ -127,6 +127,12 @@ fn prepare(path: &Path, search: &PluginSearch) -> Result<(Pipeline, plugin::Anal
 }
 
 fn main() -> ExitCode {
+    // Before anything else: a privileged vmpipe must not inherit the loader's search path.
+    if let Err(e) = vmpipe::loader_environment::drop_library_path() {
+        eprintln!(
+            "vmpipe: warning: {e}; plugin dependencies it could supply are judged like a RUNPATH"
+        );
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { pipelines, plugins } => {
