@@ -101,6 +101,10 @@ pub const DEFAULT_DIRS: &[&str] = &[
 /// Most objects in one plugin's closure (a large program has a few hundred).
 pub const MAX_OBJECTS: usize = 1024;
 
+/// Most `glibc-hwcaps` subdirectories looked in per directory (glibc knows three per
+/// architecture at most).
+const MAX_HWCAPS_SUBDIRS: usize = 64;
+
 /// `AT_PLATFORM` as the kernel sets it on this architecture.
 const PLATFORM: &str = if cfg!(target_arch = "x86") {
     "i686"
@@ -175,9 +179,9 @@ pub fn vet(plugin: &Path, judge: bool) -> Result<Vec<PathBuf>, Problem> {
     objs.push(Obj {
         path: plugin.to_path_buf(),
         real: plugin.to_path_buf(),
+        names: first.soname.clone().into_iter().collect(),
         dynamic: first,
         loader: Some(0),
-        names: Vec::new(),
     });
     let library_path = library_path(objs[0].origin());
     if judge {
@@ -527,6 +531,7 @@ fn variants(dir: &Path) -> Vec<PathBuf> {
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_bytes().to_vec())
                 .filter(|n| n != b"." && n != b"..")
+                .take(MAX_HWCAPS_SUBDIRS)
                 .map(|n| hwcaps.join(OsStr::from_bytes(&n)))
                 .collect();
             names.sort();

@@ -5,7 +5,8 @@
 //!
 //! The file is read on demand ([`object::ReadCache`]), never whole, and every part read is
 //! bounded: the program headers by the ELF format (at most 65,535 entries), the dynamic
-//! segment by [`MAX_DYNAMIC_BYTES`], each string by [`MAX_STRING_BYTES`].
+//! segment by [`MAX_DYNAMIC_BYTES`], each string by [`MAX_STRING_BYTES`], all the names kept
+//! by [`MAX_NAMES_BYTES`].
 
 use std::fs::File;
 
@@ -17,6 +18,9 @@ use object::{Endianness, ReadCache, ReadRef};
 pub const MAX_DYNAMIC_BYTES: u64 = 1 << 20;
 /// Longest string read from the dynamic string table (a path: `PATH_MAX`).
 pub const MAX_STRING_BYTES: u64 = 4096;
+/// Most bytes of names kept from one object (real libraries need well under 4 KiB); with
+/// [`super::dependencies::MAX_OBJECTS`] this bounds what a closure holds.
+pub const MAX_NAMES_BYTES: usize = 64 << 10;
 
 /// The loader-relevant part of a library's dynamic section.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -144,6 +148,7 @@ fn read_as<Elf: FileHeader<Endian = Endianness>>(data: &ReadCache<File>) -> Resu
                 .then(|| off + (addr - vaddr))
         })
         .ok_or("the dynamic string table lies outside the file's loaded segments")?;
+    let mut kept = 0usize;
     for (tag, val) in strings {
         if val >= size {
             return Err(format!(
@@ -156,6 +161,12 @@ fn read_as<Elf: FileHeader<Endian = Endianness>>(data: &ReadCache<File>) -> Resu
             .read_bytes_at_until(start..end, 0)
             .map_err(|()| "a dynamic string is unterminated or too long".to_string())?
             .to_vec();
+        kept += s.len();
+        if kept > MAX_NAMES_BYTES {
+            return Err(format!(
+                "more than {MAX_NAMES_BYTES} bytes of dependency names and search paths"
+            ));
+        }
         match tag {
             elf::DT_NEEDED => out.needed.push(s),
             elf::DT_RPATH => out.rpath = Some(s),
