@@ -36,7 +36,8 @@ pub fn file(path: &Path) -> Result<(), String> {
 }
 
 /// Judges a directory the dynamic loader searches: nobody but root can add a file to it, or
-/// create it (see the module docs).
+/// create it (see the module docs). Dependencies are resolved on Linux only.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn search_dir(path: &Path) -> Result<(), String> {
     walk(path, Rule::SearchDir)
 }
@@ -72,7 +73,9 @@ fn components(path: &Path) -> VecDeque<Vec<u8>> {
 }
 
 /// Root's, and not writable by group or others (`sticky_ok`: a sticky directory may be).
-fn judge(shown: &Path, uid: u32, mode: u32, sticky_ok: bool) -> Result<(), String> {
+fn judge(shown: &Path, uid: u32, mode: impl Into<u32>, sticky_ok: bool) -> Result<(), String> {
+    // `st_mode` is 32 bits on Linux, 16 on macOS.
+    let mode: u32 = mode.into();
     if uid != 0 {
         return Err(format!(
             "{} is owned by uid {uid}, not root",
