@@ -36,8 +36,9 @@ struct PluginArgs {
     /// and the vmpipe executable's directory).
     #[arg(long = "plugin-dir", value_name = "DIR")]
     plugin_dirs: Vec<PathBuf>,
-    /// As root, load plugin libraries even if they (or a directory above them) are not owned
-    /// by root or are writable by others.
+    /// When privileged (root, capabilities, setuid), load plugin libraries even if they, a
+    /// library they depend on, or a directory above or searched for one is not owned by root
+    /// or is writable by others.
     #[arg(long)]
     allow_untrusted_plugins: bool,
 }
@@ -127,6 +128,12 @@ fn prepare(path: &Path, search: &PluginSearch) -> Result<(Pipeline, plugin::Anal
 }
 
 fn main() -> ExitCode {
+    // Before anything else: a privileged vmpipe must not inherit the loader's search path.
+    if let Err(e) = vmpipe::loader_environment::drop_library_path() {
+        eprintln!(
+            "vmpipe: warning: {e}; plugin dependencies it could supply are judged like a RUNPATH"
+        );
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { pipelines, plugins } => {

@@ -9,19 +9,33 @@
 //!    directories: every `--plugin-dir`, then every directory of `VMPIPE_PLUGIN_PATH`
 //!    (colon-separated), then the directory of the vmpipe executable.
 //!
-//! Before a library is opened — opening runs its code — it is vetted:
+//! Before a library is opened — opening runs its code, and the code of every library it
+//! depends on — it is vetted:
 //!
-//! * **as root**, the file and every directory above it must belong to root and not be
-//!   writable by group or others (a sticky directory such as `/tmp` excepted), as `sudo` and
-//!   `ssh` demand of what they trust; `--allow-untrusted-plugins` lifts this;
+//! * **when vmpipe is privileged** ([`crate::privilege::privileged`]: euid 0, any permitted or
+//!   effective capability, or started setuid/setgid/with file capabilities — not euid 0
+//!   alone), the file and every directory above it must belong to root and not be writable by
+//!   group or others (a sticky directory such as `/tmp` excepted), as `sudo` and `ssh` demand
+//!   of what they trust ([`super::trust`]). On Linux the same holds for **every library the
+//!   loader would pull in**: the `DT_NEEDED` closure is resolved as glibc's `ld.so` resolves
+//!   it (RPATH, `LD_LIBRARY_PATH`, RUNPATH, `/etc/ld.so.cache`, the default directories;
+//!   [`super::dependencies`] says exactly what is modelled), every library found is vetted
+//!   like the plugin, and every RPATH or RUNPATH directory must be one only root can add a
+//!   file to — even when the library is found elsewhere today. `--allow-untrusted-plugins`
+//!   lifts these checks;
+//! * a dependency the loader would not find is refused before `dlopen`, by name;
 //! * it must be a shared library for this machine's architecture;
 //! * it must export exactly one entry symbol `vmpipe_plugin_v1` or `vmpipe_plugin_v1_NAME`
 //!   (a library exporting only another major version was built for another vmpipe).
 //!
+//! A privileged vmpipe started with `LD_LIBRARY_PATH` executes itself again without it
+//! ([`crate::loader_environment`]), since the loader would otherwise search it on every
+//! `dlopen`. On macOS only the plugin file itself is vetted (its dependencies, named by
+//! install name, are not resolved here).
+//!
 //! Libraries are never unloaded: unloading a Rust library that left thread-local destructors
 //! behind crashes the process.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectKind};
@@ -63,14 +77,25 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    /// Refused by the ownership and permission check.
+    /// Refused by the ownership and permission check (of the file, a dependency, or a
+    /// directory searched for one).
     #[error(
-        "refusing to load {path} as root: {reason}; fix the ownership or permissions, or pass --allow-untrusted-plugins if you trust it"
+        "refusing to load {path} {privilege}: {reason}; fix the ownership or permissions, or pass --allow-untrusted-plugins if you trust it"
     )]
     Untrusted {
         /// The file.
         path: PathBuf,
+        /// Why vmpipe is privileged, in words ("as root", …).
+        privilege: &'static str,
         /// What is wrong.
+        reason: String,
+    },
+    /// A library it depends on would not be found by the loader.
+    #[error("{path}: {reason}")]
+    Dependency {
+        /// The plugin file.
+        path: PathBuf,
+        /// Which dependency, and where it was looked for.
         reason: String,
     },
     /// Not a usable library.
@@ -88,7 +113,7 @@ pub enum LoadError {
 pub struct PluginSearch {
     /// Directories searched by name, in order.
     pub dirs: Vec<PathBuf>,
-    /// Load libraries that fail the root ownership check.
+    /// Load libraries that fail the ownership checks of a privileged vmpipe.
     pub allow_untrusted: bool,
 }
 
@@ -187,20 +212,50 @@ impl PluginSearch {
             path: path.to_path_buf(),
             source,
         })?;
-        if rustix::process::geteuid().is_root() && !self.allow_untrusted {
-            trusted(&real).map_err(|reason| LoadError::Untrusted {
-                path: path.to_path_buf(),
-                reason,
-            })?;
+        let judge = crate::privilege::privileged() && !self.allow_untrusted;
+        let untrusted = |reason: String| LoadError::Untrusted {
+            path: path.to_path_buf(),
+            privilege: privilege_in_words(),
+            reason,
+        };
+        if judge {
+            super::trust::file(&real).map_err(untrusted)?;
         }
         let symbol = inspect(&real).map_err(|reason| LoadError::Invalid {
             path: path.to_path_buf(),
             reason,
         })?;
+        #[cfg(target_os = "linux")]
+        {
+            use super::dependencies::{self, Problem};
+            dependencies::vet(&real, judge).map_err(|p| match p {
+                Problem::Untrusted(reason) => untrusted(reason),
+                Problem::Missing(reason) => LoadError::Dependency {
+                    path: path.to_path_buf(),
+                    reason,
+                },
+                Problem::Invalid(reason) => LoadError::Invalid {
+                    path: path.to_path_buf(),
+                    reason,
+                },
+            })?;
+        }
         open(&real, &symbol).map_err(|reason| LoadError::Invalid {
             path: path.to_path_buf(),
             reason,
         })
+    }
+}
+
+/// How vmpipe is privileged, for the refusal message.
+fn privilege_in_words() -> &'static str {
+    use crate::privilege::Privilege;
+    match crate::privilege::privilege() {
+        Privilege::Root => "as root",
+        Privilege::Capabilities => "while holding capabilities",
+        Privilege::Secure | Privilege::None => {
+            "while started setuid, setgid or with file capabilities"
+        }
     }
 }
 
@@ -232,37 +287,6 @@ impl PluginSearch {
         }
         found
     }
-}
-
-/// The root ownership and permission check of the file and every directory above it.
-fn trusted(path: &Path) -> Result<(), String> {
-    let mut cur = Some(path);
-    while let Some(p) = cur {
-        let md = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if md.uid() != 0 {
-            return Err(format!(
-                "{} is owned by uid {}, not root",
-                p.display(),
-                md.uid()
-            ));
-        }
-        let mode = md.mode();
-        let sticky_dir = md.is_dir() && mode & 0o1000 != 0;
-        if mode & 0o022 != 0 && !sticky_dir {
-            return Err(format!(
-                "{} is writable by {} (mode {:04o})",
-                p.display(),
-                if mode & 0o002 != 0 {
-                    "others"
-                } else {
-                    "its group"
-                },
-                mode & 0o7777
-            ));
-        }
-        cur = p.parent();
-    }
-    Ok(())
 }
 
 fn host_arch() -> object::Architecture {
@@ -371,7 +395,7 @@ fn inspect(path: &Path) -> Result<String, String> {
 fn open(path: &Path, symbol: &str) -> Result<&'static PluginV1, String> {
     use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW, Symbol};
     // SAFETY: opening a library runs its initialisers; the file passed the checks above (and,
-    // as root, the ownership check), which is as far as vmpipe can vouch for it. RTLD_NOW makes
+    // when privileged, the ownership checks of it and of every library it pulls in), which is as far as vmpipe can vouch for it. RTLD_NOW makes
     // a missing dependency fail here rather than mid-run.
     let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
         .map_err(|e| format!("cannot be loaded: {e}"))?;

@@ -6,11 +6,18 @@
 
 pub mod builtin;
 mod catalog;
+#[cfg(target_os = "linux")]
+mod dependencies;
+#[cfg(target_os = "linux")]
+mod dynamic_section;
 mod host;
 mod instance;
+#[cfg(target_os = "linux")]
+mod ld_cache;
 mod library;
 mod marshal;
 mod schema;
+mod trust;
 
 use std::path::{Path, PathBuf};
 
