@@ -41,7 +41,7 @@ pub struct Copied {
 }
 
 /// The read buffer.
-const CHUNK: usize = 1 << 16;
+const CHUNK: usize = 1 << 18;
 
 /// Copies `src` into `dst` (from its current position, which must be the start of an empty
 /// file), reading at most `limit + 1` bytes. When the source goes past `limit`, `dst` is cut

@@ -181,7 +181,18 @@ fn capture(pid: u32, w: &mut Writer) -> Result<bool, SnapshotError> {
     };
     // (kind, messages): the first failure's kind ("denied", "vanished", "partial").
     let mut problem: Option<(&str, Vec<String>)> = None;
-    for name in ["status", "stat", "comm", "cmdline", "maps", "smaps"] {
+    // smaps before maps: when smaps is cut at the limit, maps (the same lines without the
+    // fields, hundreds of megabytes more for the kernel to produce) is not read at all; the
+    // capture source reads smaps when a process has it.
+    let mut cut_smaps = false;
+    for name in ["status", "stat", "comm", "cmdline", "smaps", "maps"] {
+        if name == "maps" && cut_smaps {
+            problem
+                .get_or_insert(("partial", Vec::new()))
+                .1
+                .push(format!("/proc/{pid}/maps not saved (smaps was cut)"));
+            break;
+        }
         let (limit, records) = limit_of(name);
         let read = rustix::fs::openat(&fd, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(std::io::Error::from)
@@ -199,6 +210,7 @@ fn capture(pid: u32, w: &mut Writer) -> Result<bool, SnapshotError> {
             Ok(c) => {
                 w.sums.push((inside(Some(pid), name), c.digest));
                 if c.truncated {
+                    cut_smaps |= name == "smaps";
                     let msg = format!(
                         "/proc/{pid}/{name} truncated at {} bytes (vmpipe's limit {limit})",
                         c.len
