@@ -191,7 +191,12 @@ fn an_attackers_link_anywhere_on_the_output_path_is_not_followed() {
             .success()
     );
     let as_typed = |s: &str| PathBuf::from(format!("{}{s}", link.display()));
-    for out in [as_typed("/"), as_typed("/."), link.join("sub"), link.join("a/b")] {
+    for out in [
+        as_typed("/"),
+        as_typed("/."),
+        link.join("sub"),
+        link.join("a/b"),
+    ] {
         let o = sweep_into(&out);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "--out {}: {err}", out.display());
@@ -235,7 +240,10 @@ fn an_attackers_link_anywhere_on_the_output_path_is_not_followed() {
 
 /// What identifies a file's version: inode and bytes.
 fn version(p: &Path) -> (u64, Vec<u8>) {
-    (std::fs::metadata(p).unwrap().ino(), std::fs::read(p).unwrap())
+    (
+        std::fs::metadata(p).unwrap().ino(),
+        std::fs::read(p).unwrap(),
+    )
 }
 
 /// Finding 4: a directory planted at `processes.csv`. At 036e0a7 the run failed, but only
@@ -328,7 +336,10 @@ fn concurrent_runs_into_one_directory_never_mix_their_sets() {
     let (mut refused, mut both) = (0, 0);
     for i in 0..100 {
         let (ca, cb) = (run(a.pid()), run(b.pid()));
-        let (oa, ob) = (ca.wait_with_output().unwrap(), cb.wait_with_output().unwrap());
+        let (oa, ob) = (
+            ca.wait_with_output().unwrap(),
+            cb.wait_with_output().unwrap(),
+        );
         for o in [&oa, &ob] {
             if !o.status.success() {
                 let err = String::from_utf8_lossy(&o.stderr);
@@ -358,7 +369,11 @@ fn big_capture(n: u32) -> tempfile::TempDir {
     let c = tempfile::tempdir().unwrap();
     let first = c.path().join("proc/1");
     std::fs::create_dir_all(&first).unwrap();
-    std::fs::write(first.join("smaps"), std::fs::read("/proc/self/smaps").unwrap()).unwrap();
+    std::fs::write(
+        first.join("smaps"),
+        std::fs::read("/proc/self/smaps").unwrap(),
+    )
+    .unwrap();
     for pid in 2..=n {
         let d = c.path().join(format!("proc/{pid}"));
         std::fs::create_dir(&d).unwrap();
@@ -409,13 +424,21 @@ fn sigterm_and_sigint_mid_run_remove_the_temp_files_and_say_how_far() {
     let out = base.path().join("out");
     assert!(sweep_into(&out).status.success());
     let before = version(&out.join("regions.csv"));
-    for (signal, code) in [(rustix::process::Signal::TERM, 143), (rustix::process::Signal::INT, 130)] {
+    for (signal, code) in [
+        (rustix::process::Signal::TERM, 143),
+        (rustix::process::Signal::INT, 130),
+    ] {
         let child = start_long_run(input.path(), &out);
         let pid = rustix::process::Pid::from_child(&child);
         rustix::process::kill_process(pid, signal).unwrap();
         let o = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(code), "{signal:?}: {:?} {err}", o.status);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{signal:?}: {:?} {err}",
+            o.status
+        );
         let done: usize = err
             .trim()
             .strip_prefix("vmpipe: interrupted after ")

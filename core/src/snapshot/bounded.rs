@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 pub enum Records {
     /// Every line is a record (`maps`, `status`).
     Lines,
-    /// A record begins at a line starting with a hex digit (an address range); the field
-    /// lines after it belong to it (`smaps`).
+    /// A record begins at a line starting with a lowercase hex digit (the kernel's address
+    /// range, `%08lx-%08lx`); the field lines after it (`Rss:`, `AnonHugePages:`, …: names
+    /// that begin with a capital letter, some of them hex digits too) belong to it (`smaps`).
     Smaps,
     /// No structure (`cmdline`): cut at the limit itself.
     Bytes,
@@ -24,7 +25,7 @@ impl Records {
     fn begins(self, first: u8) -> bool {
         match self {
             Records::Lines | Records::Bytes => true,
-            Records::Smaps => first.is_ascii_hexdigit(),
+            Records::Smaps => matches!(first, b'0'..=b'9' | b'a'..=b'f'),
         }
     }
 }
@@ -131,7 +132,8 @@ mod tests {
     }
 
     const SMAPS: &[u8] = b"1000-2000 r--p 0 00:00 0 /a\nRss: 4 kB\nSize: 4 kB\n\
-2000-3000 r--p 0 00:00 0 /b\nRss: 8 kB\n3000-4000 rw-p 0 00:00 0\nRss: 0 kB\n";
+2000-3000 r--p 0 00:00 0 /b\nRss: 8 kB\nAnonymous: 0 kB\nFilePmdMapped: 0 kB\n\
+3000-4000 rw-p 0 00:00 0\nRss: 0 kB\n";
 
     #[test]
     fn whole_files_are_copied_whole() {
@@ -146,7 +148,14 @@ mod tests {
     fn a_file_past_the_limit_is_cut_after_its_last_complete_record() {
         let second = memchr::memmem::find(SMAPS, b"2000-").unwrap();
         let third = memchr::memmem::find(SMAPS, b"3000-").unwrap();
-        for limit in [second as u64, second as u64 + 1, third as u64 - 1] {
+        let anonymous = memchr::memmem::find(SMAPS, b"Anonymous").unwrap() as u64;
+        for limit in [
+            second as u64,
+            second as u64 + 1,
+            anonymous,
+            anonymous + 12,
+            third as u64 - 1,
+        ] {
             let (out, c) = run(SMAPS, limit, Records::Smaps);
             assert!(c.truncated);
             assert_eq!(out, &SMAPS[..second], "limit {limit}");
