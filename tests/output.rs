@@ -385,7 +385,7 @@ fn big_capture(n: u32) -> tempfile::TempDir {
 /// Starts a one-thread capture run of `input` into `out` and waits until it is well into the
 /// sweep: its temporary `regions.csv` holds more than 1 MB of rows.
 fn start_long_run(input: &Path, out: &Path) -> Child {
-    let child = vmpipe()
+    let mut child = vmpipe()
         .arg("run")
         .arg(support::repo().join("pipelines/capture.toml"))
         .arg("--input")
@@ -406,7 +406,11 @@ fn start_long_run(input: &Path, out: &Path) -> Child {
         if grown {
             return child;
         }
-        assert!(Instant::now() < deadline, "the run did not get going");
+        if Instant::now() > deadline || child.try_wait().is_ok_and(|s| s.is_some()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run did not get going");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

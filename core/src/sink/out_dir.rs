@@ -45,12 +45,15 @@ pub struct OutDir {
 struct Held {
     fd: OwnedFd,
     path: PathBuf,
-    key: (u64, u64),
+    key: DirKey,
 }
 
 /// Directories this process holds locked, by device and inode: a second sink of the same run
 /// writing there shares the lock instead of failing on it.
-static HELD: Mutex<Vec<((u64, u64), Weak<Held>)>> = Mutex::new(Vec::new());
+static HELD: Mutex<Vec<(DirKey, Weak<Held>)>> = Mutex::new(Vec::new());
+
+/// A directory's device and inode.
+type DirKey = (u64, u64);
 
 impl OutDir {
     /// Opens (creating it if missing) and locks the directory `path`, and removes what a killed
