@@ -98,7 +98,7 @@ impl AtomicFile {
 
     /// Syncs the file, sets its mode to `mode` and renames it into place, never over
     /// anything already at the final name (a snapshot archive: evidence is never replaced).
-    pub fn commit_new(self, mode: u32) -> Result<PathBuf, SinkError> {
+    pub fn commit_new(self, mode: Mode) -> Result<PathBuf, SinkError> {
         self.sync()?;
         self.check_ours(&self.temp)?;
         self.put_in_place(mode, true)
@@ -107,12 +107,11 @@ impl AtomicFile {
     /// Makes the (synced, checked) file readable and renames it to its final name.
     fn persist(self) -> Result<PathBuf, SinkError> {
         // Files are created 0600; outputs are ordinary files a user reads.
-        self.put_in_place(0o644, false)
+        self.put_in_place(Mode::from_bits_truncate(0o644), false)
     }
 
-    fn put_in_place(mut self, mode: u32, no_replace: bool) -> Result<PathBuf, SinkError> {
-        rustix::fs::fchmod(&self.file, Mode::from_raw_mode(mode))
-            .map_err(|e| SinkError::io(self.target(), e.into()))?;
+    fn put_in_place(mut self, mode: Mode, no_replace: bool) -> Result<PathBuf, SinkError> {
+        rustix::fs::fchmod(&self.file, mode).map_err(|e| SinkError::io(self.target(), e.into()))?;
         self.dir.rename(&self.temp, &self.name, no_replace)?;
         self.done = true;
         // What was renamed is what vmpipe wrote (someone who can write to the directory

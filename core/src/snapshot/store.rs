@@ -24,9 +24,9 @@ use crate::sink::out_dir::{self, OutDir};
 use crate::sink::{AtomicFile, SinkError};
 
 /// The mode of a snapshot directory (its files are 0644 less the umask).
-const DIR_MODE: u32 = 0o755;
+const DIR_MODE: Mode = Mode::from_bits_truncate(0o755);
 /// The mode of a snapshot archive: what it always was, readable by its owner only.
-const ARCHIVE_MODE: u32 = 0o600;
+const ARCHIVE_MODE: Mode = Mode::from_bits_truncate(0o600);
 
 /// A snapshot being written.
 pub enum Store {
@@ -61,8 +61,8 @@ fn dir_flags() -> OFlags {
 
 /// Makes and opens the directory `name` in `dir` (the opened one must be what was made: a
 /// link at the name is not followed).
-fn make_dir(dir: impl AsFd, name: &OsStr, mode: u32) -> io::Result<OwnedFd> {
-    rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(mode))?;
+fn make_dir(dir: impl AsFd, name: &OsStr, mode: Mode) -> io::Result<OwnedFd> {
+    rustix::fs::mkdirat(&dir, name, mode)?;
     Ok(rustix::fs::openat(&dir, name, dir_flags(), Mode::empty())?)
 }
 
@@ -99,7 +99,7 @@ impl Store {
             }));
         }
         let temp = OutDir::temp_name(name);
-        let root = make_dir(parent.fd(), &temp, 0o700)
+        let root = make_dir(parent.fd(), &temp, Mode::RWXU)
             .map_err(|e| SinkError::io(parent.shown(&temp), e))?;
         Ok(Store::Dir(DirStore {
             parent: parent.clone(),
@@ -169,7 +169,7 @@ impl Store {
                         path: d.parent.shown(&d.temp),
                     });
                 }
-                rustix::fs::fchmod(&d.root, Mode::from_raw_mode(DIR_MODE))
+                rustix::fs::fchmod(&d.root, DIR_MODE)
                     .map_err(|e| SinkError::io(&target, e.into()))?;
                 d.parent.rename(&d.temp, &d.name, true)?;
                 d.done = true;
@@ -203,14 +203,14 @@ impl DirStore {
             return Ok(&self.root);
         };
         if self.proc.is_none() {
-            self.proc = Some(make_dir(&self.root, OsStr::new("proc"), 0o755)?);
+            self.proc = Some(make_dir(&self.root, OsStr::new("proc"), DIR_MODE)?);
         }
         if self.current.as_ref().map(|(p, _)| *p) != Some(pid) {
             let proc = self
                 .proc
                 .as_ref()
                 .ok_or_else(|| io::Error::other("no proc"))?;
-            let fd = make_dir(proc, OsStr::new(&pid.to_string()), 0o755)?;
+            let fd = make_dir(proc, OsStr::new(&pid.to_string()), DIR_MODE)?;
             self.current = Some((pid, fd));
         }
         match &self.current {
