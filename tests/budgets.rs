@@ -62,14 +62,15 @@ fn processes_with_gigabytes_of_smaps_cost_a_bounded_part_and_the_rest_is_intact(
     let _serial = serial();
     support::require_root("it starts processes as nobody and reads them as root");
     support::require_tool("setpriv", "util-linux");
-    let dir_arg = |d: &Path| vec![OsString::from(d.as_os_str())];
-    let a = start_target("longpath", dir_arg, &NOBODY);
-    let b = start_target("longpath", dir_arg, &NOBODY);
-    let plain = start_target("longpath", |d| vec![d.into(), "3".into()], &[]);
+    // 160 directories of 250 bytes: a 40 KB path, mapped 65,000 times.
+    let hostile = |d: &Path| vec![OsString::from(d.as_os_str()), "160".into(), "65000".into()];
+    let a = start_target("longpath", hostile, &NOBODY);
+    let b = start_target("longpath", hostile, &NOBODY);
+    let plain = start_target("longpath", |d| vec![d.into(), "1".into(), "3".into()], &[]);
     for t in [&a, &b] {
-        assert!(said(t, "mapped") >= 60_000, "{:?}", t.lines);
+        assert!(said(t, "maps") >= 60_000, "{:?}", t.lines);
     }
-    let path_bytes = said(&a, "path_bytes") as usize;
+    let path_bytes = said(&a, "path-bytes") as usize;
     assert!(
         path_bytes > 4096 * 9,
         "a path far past PATH_MAX ({path_bytes})"
@@ -113,12 +114,12 @@ fn processes_with_gigabytes_of_smaps_cost_a_bounded_part_and_the_rest_is_intact(
         assert_eq!(st, "partial", "{pid}: {error}");
         assert!(error.contains("budget"), "{pid}: {error}");
         // Part, not nothing: the regions before the budget, each with the whole path.
-        assert!(n > 1000 && n < said(t, "mapped"), "{pid}: {n} regions");
+        assert!(n > 1000 && n < said(t, "maps"), "{pid}: {n} regions");
         let mine: Vec<_> = regions
             .rows
             .iter()
             .filter(|r| regions.get(r, "pid") == pid.to_string())
-            .filter(|r| regions.get(r, "path").ends_with("/f"))
+            .filter(|r| regions.get(r, "path").ends_with("/mapped"))
             .collect();
         assert!(
             mine.len() as u64 > 1000,
@@ -194,7 +195,7 @@ fn an_analyzer_that_floods_its_table_is_cut_at_the_call_budget() {
         &["--manifest-path", "tests/plugins/misbehave/Cargo.toml"],
         "libmisbehave.so",
     );
-    let t = start_target("longpath", |d| vec![d.into(), "3".into()], &[]);
+    let t = start_target("longpath", |d| vec![d.into(), "1".into(), "3".into()], &[]);
     let dir = tempfile::tempdir().unwrap();
     let pipeline = dir.path().join("p.toml");
     std::fs::write(

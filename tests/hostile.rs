@@ -228,7 +228,7 @@ fn a_link_planted_at_the_output_path_is_not_followed_as_root() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("refusing to write through") && err.contains("owned by uid 65534"),
+        err.contains("refusing to follow") && err.contains("owned by uid 65534"),
         "{err}"
     );
     assert!(

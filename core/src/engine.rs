@@ -56,6 +56,16 @@ pub enum EngineError {
     /// A sink could not write.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// SIGINT or SIGTERM arrived: the run stopped taking processes and wrote nothing.
+    #[error("interrupted after {done} of {total} processes")]
+    Interrupted {
+        /// Processes written to the sinks before the run stopped.
+        done: usize,
+        /// Processes the source listed.
+        total: usize,
+        /// The signal.
+        signal: i32,
+    },
     /// The thread pool could not start.
     #[error("cannot start {threads} worker threads: {source}")]
     Pool {
@@ -141,11 +151,16 @@ impl Drop for StopOnPanic<'_, '_, '_> {
 }
 
 impl Pipeline<'_, '_> {
+    /// True once the run is to end early: a sink failed or panicked, or a signal asked.
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || crate::interrupt::requested().is_some()
+    }
+
     /// One thread's loop (see the module docs).
     fn work(&self) {
         let _stop_on_panic = StopOnPanic(self);
         loop {
-            if self.stop.load(Ordering::Relaxed) {
+            if self.stopping() {
                 return;
             }
             let i = self.taken.fetch_add(1, Ordering::Relaxed);
@@ -159,7 +174,7 @@ impl Pipeline<'_, '_> {
                 // And for memory: past the run's budget of parsed data held, only the next
                 // process to be written is taken (so the wait always ends).
                 while (i >= f.next + self.window || (f.held > self.held_limit && i > f.next))
-                    && !self.stop.load(Ordering::Relaxed)
+                    && !self.stopping()
                 {
                     f = self.written.wait(f).unwrap_or_else(|e| e.into_inner());
                 }
@@ -195,6 +210,14 @@ impl Pipeline<'_, '_> {
                 return;
             };
             loop {
+                if crate::interrupt::requested().is_some() {
+                    // Told to stop: nothing more is written (what was is counted in `next`),
+                    // and the threads waiting for the window wake to see it.
+                    self.stop.store(true, Ordering::Relaxed);
+                    let _f = lock(&self.finished);
+                    self.written.notify_all();
+                    break;
+                }
                 let item = {
                     let mut f = lock(&self.finished);
                     let next = f.next;
@@ -226,15 +249,17 @@ impl Pipeline<'_, '_> {
             // A process may have been put among the finished after this thread looked last
             // and before it let go, by a thread that could not write then.
             let f = lock(&self.finished);
-            if !f.ready.contains_key(&f.next) {
+            if self.stopping() || !f.ready.contains_key(&f.next) {
                 return;
             }
         }
     }
 }
 
-/// Runs `source` into `sinks` and closes them; returns the summary and the files written. On error the sinks are dropped unfinished, so
-/// no output file appears.
+/// Runs `source` into `sinks`, closes them and puts every sink's files in place at once;
+/// returns the summary and the files written. On error or interrupt (SIGINT/SIGTERM, see
+/// [`crate::interrupt`]) the sinks are dropped unfinished, so no output file appears and no
+/// temporary file stays.
 pub fn run(
     source: &dyn Source,
     analyzers: &Analyzers,
@@ -287,15 +312,26 @@ pub fn run(
             }),
         };
         pool.broadcast(|_| pipeline.work());
+        let done = lock(&pipeline.finished).next;
         let writer = pipeline
             .writer
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
-        writer.error
+        (writer.error, done)
     };
+    let (error, done) = error;
     if let Some(e) = error {
         return Err(e.into());
     }
+    let interrupted = |done| match crate::interrupt::requested() {
+        Some(signal) => Err(EngineError::Interrupted {
+            done,
+            total: pids.len(),
+            signal,
+        }),
+        None => Ok(()),
+    };
+    interrupted(done.min(pids.len()))?;
     if let Some(p) = progress {
         p.finish();
     }
@@ -307,12 +343,13 @@ pub fn run(
     for sink in sinks {
         files.extend(sink.finish(&summary, &run)?);
     }
+    interrupted(pids.len())?;
+    let files = crate::sink::AtomicFile::commit_all(files)?;
     Ok((summary, files))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
@@ -392,7 +429,7 @@ mod tests {
             self: Box<Self>,
             _: &RunSummary,
             _: &RunOutput,
-        ) -> Result<Vec<PathBuf>, SinkError> {
+        ) -> Result<Vec<crate::sink::AtomicFile>, SinkError> {
             Ok(vec![])
         }
     }

@@ -16,6 +16,7 @@
 
 pub mod engine;
 pub mod fsat;
+pub mod interrupt;
 pub mod loader_environment;
 pub mod model;
 pub mod pipeline;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use vmpipe::engine::EngineOptions;
+use vmpipe::engine::{EngineError, EngineOptions};
 use vmpipe::pipeline::{Pipeline, PipelineError};
 use vmpipe::plugin::{self, PluginSearch};
 use vmpipe::run::{self, RunError};
@@ -111,6 +111,26 @@ enum Command {
     },
 }
 
+/// Why a command could not start or did not finish.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("cannot handle SIGINT/SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    Snapshot(#[from] vmpipe::snapshot::SnapshotError),
+}
+
+/// SIGINT and SIGTERM stop a run cleanly from here on (see `vmpipe::interrupt`).
+fn catch_signals() -> Result<(), Failure> {
+    vmpipe::interrupt::install().map_err(Failure::Signals)
+}
+
+/// Says how far an interrupted run came; the shell's exit code for the signal.
+fn interrupted(done: usize, total: usize, signal: i32) -> ExitCode {
+    eprintln!("vmpipe: interrupted after {done} of {total} processes");
+    ExitCode::from(vmpipe::interrupt::exit_code(signal))
+}
+
 /// Loads a pipeline and creates its analyzers, printing every problem; exit code 2 on any.
 fn prepare(path: &Path, search: &PluginSearch) -> Result<(Pipeline, plugin::Analyzers), ExitCode> {
     let pipeline = run::load(path, search).map_err(|e| {
@@ -165,7 +185,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Snapshot { out, pids } => match vmpipe::snapshot::write(&out, &pids) {
+        Command::Snapshot { out, pids } => match catch_signals()
+            .and_then(|()| vmpipe::snapshot::write(&out, &pids).map_err(Failure::Snapshot))
+        {
             Ok(s) => {
                 eprintln!(
                     "vmpipe: saved {} processes ({} not whole) in {} files to {}",
@@ -176,6 +198,11 @@ fn main() -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
+            Err(Failure::Snapshot(vmpipe::snapshot::SnapshotError::Interrupted {
+                done,
+                total,
+                signal,
+            })) => interrupted(done, total, signal),
             Err(e) => {
                 eprintln!("vmpipe: {e}");
                 ExitCode::from(1)
@@ -190,6 +217,10 @@ fn main() -> ExitCode {
             quiet,
             plugins,
         } => {
+            if let Err(e) = catch_signals() {
+                eprintln!("vmpipe: {e}");
+                return ExitCode::from(1);
+            }
             let search = plugins.search();
             let (mut p, analyzers) = match prepare(&pipeline, &search) {
                 Ok(x) => x,
@@ -241,6 +272,11 @@ fn main() -> ExitCode {
                     }
                     ExitCode::SUCCESS
                 }
+                Err(RunError::Engine(EngineError::Interrupted {
+                    done,
+                    total,
+                    signal,
+                })) => interrupted(done, total, signal),
                 Err(e) => {
                     eprintln!("vmpipe: {}: {e}", pipeline.display());
                     ExitCode::from(match e {

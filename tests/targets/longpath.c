@@ -1,10 +1,12 @@
 /*
- * longpath — a process whose smaps is gigabytes long, as any unprivileged user can make one:
- * builds a directory chain far longer than PATH_MAX under DIR (argv[1]) with mkdir + chdir,
- * creates one page-sized file at its end, and maps that page COUNT times (argv[2], default
- * 65000; stops early if the kernel refuses). Every smaps record then carries the whole path.
- * Prints "path_bytes N" (the file's path length as the kernel prints it), "mapped N" and
- * "ready", then waits.
+ * longpath — a process whose smaps and maps are gigabytes: one file under a path far longer
+ * than PATH_MAX (nested directories, each entered with chdir so that no system call sees the
+ * whole path), mapped COUNT times one page each (mappings of the same file at the same offset
+ * never merge).
+ *
+ * usage: longpath DIR DEPTH COUNT
+ * Prints "path-bytes N" (the length of the mapped file's path), "maps N", then "ready", and
+ * waits.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -16,38 +18,40 @@
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-    if (argc < 2)
+    if (argc != 4) {
+        fprintf(stderr, "usage: longpath DIR DEPTH COUNT\n");
         return 2;
-    long count = argc > 2 ? atol(argv[2]) : 65000;
+    }
+    int depth = atoi(argv[2]);
+    long count = atol(argv[3]);
     if (chdir(argv[1]) != 0) {
         perror("chdir");
         return 2;
     }
-    char name[201];
-    memset(name, 'd', 200);
-    name[200] = 0;
-    size_t path_bytes = strlen(argv[1]);
-    for (int level = 0; level < 200; level++) {
-        if (mkdir(name, 0700) != 0 || chdir(name) != 0) {
+    char name[251];
+    memset(name, 'd', 250);
+    name[250] = 0;
+    size_t path = strlen(argv[1]);
+    for (int i = 0; i < depth; i++) {
+        if ((mkdir(name, 0755) != 0 && access(name, F_OK) != 0) || chdir(name) != 0) {
             perror("mkdir/chdir");
             return 2;
         }
-        path_bytes += 1 + 200;
+        path += 251;
     }
-    int fd = open("f", O_RDWR | O_CREAT, 0600);
+    int fd = open("mapped", O_RDWR | O_CREAT, 0644);
     if (fd < 0 || ftruncate(fd, 4096) != 0) {
-        perror("open f");
+        perror("open");
         return 2;
     }
-    path_bytes += 2;
+    path += strlen("/mapped");
     long made = 0;
     for (; made < count; made++) {
-        /* Offset 0 every time: neighbouring mappings never merge into one VMA. */
         if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED)
             break;
     }
-    printf("path_bytes %zu\n", path_bytes);
-    printf("mapped %ld\n", made);
+    printf("path-bytes %zu\n", path);
+    printf("maps %ld\n", made);
     printf("ready\n");
     fflush(stdout);
     for (;;)

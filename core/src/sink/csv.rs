@@ -11,13 +11,15 @@
 //! lines use the reversible escape of [`super::cell`]. Rows are in pid order, then address
 //! order; the same input gives the same bytes.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::atomic_file::AtomicFile;
 use super::csv_row::{Prepared, Row};
+use super::out_dir::OutDir;
 use super::writeback::Writeback;
 use super::{RunOutput, Sink, SinkError};
 use crate::model::{Cell, Region, TableRow, UsageField};
@@ -140,9 +142,9 @@ struct Table {
 }
 
 impl Table {
-    fn create<S: AsRef<[u8]>>(dir: &Path, name: &str, columns: &[S]) -> Result<Table, SinkError> {
-        let path = dir.join(name);
-        let file = AtomicFile::create(&path)?;
+    fn create<S: AsRef<[u8]>>(dir: &OutDir, name: &str, columns: &[S]) -> Result<Table, SinkError> {
+        let file = AtomicFile::create(dir, OsStr::new(name))?;
+        let path = file.target();
         let mut writer = csv::WriterBuilder::new()
             .buffer_capacity(1 << 16)
             .from_writer(file.file()?);
@@ -190,12 +192,12 @@ impl LineTable {
     const FLUSH_AT: usize = 1 << 18;
 
     fn create<S: AsRef<[u8]>>(
-        dir: &Path,
+        dir: &OutDir,
         name: &str,
         columns: &[S],
     ) -> Result<LineTable, SinkError> {
-        let path = dir.join(name);
-        let file = AtomicFile::create(&path)?;
+        let file = AtomicFile::create(dir, OsStr::new(name))?;
+        let path = file.target();
         let mut header = csv::Writer::from_writer(Vec::with_capacity(Self::FLUSH_AT + 4096));
         header
             .write_record(columns)
@@ -268,15 +270,15 @@ struct Cached {
 }
 
 impl CsvSink {
-    /// Creates `dir` if needed and starts every file of a run with `schema`; `formula_guard`
-    /// neutralises text cells a spreadsheet would run (see [`super::cell`]).
+    /// Opens `dir` (created if needed, see [`OutDir::open`]) and starts every file of a run
+    /// with `schema`; `formula_guard` neutralises text cells a spreadsheet would run (see
+    /// [`super::cell`]).
     pub fn create(
         dir: &Path,
         schema: &RunSchema,
         formula_guard: bool,
     ) -> Result<CsvSink, SinkError> {
-        super::output_path::refuse_planted_link(dir)?;
-        std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
+        let dir = &OutDir::open(dir)?;
         let mut region_columns: Vec<&str> = REGION_COLUMNS.to_vec();
         region_columns.extend(schema.region_columns.iter().map(|(_, c)| c.name.as_str()));
         Ok(CsvSink {
@@ -474,7 +476,7 @@ impl Sink for CsvSink {
         mut self: Box<Self>,
         _summary: &RunSummary,
         run: &RunOutput,
-    ) -> Result<Vec<PathBuf>, SinkError> {
+    ) -> Result<Vec<AtomicFile>, SinkError> {
         for r in &run.rows {
             self.table_row(None, r)?;
         }
@@ -491,7 +493,7 @@ impl Sink for CsvSink {
         for t in this.tables {
             files.push(t.close()?);
         }
-        AtomicFile::commit_all(files)
+        Ok(files)
     }
 }
 

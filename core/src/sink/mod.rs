@@ -1,20 +1,24 @@
 //! Sinks write what the engine streams to them: CSV files, a text report.
 //!
 //! A sink opens its outputs when it is created (so an unwritable destination fails before the
-//! sweep starts), writes to temporary files beside them while the run goes on, and renames
-//! them into place only in [`Sink::finish`]: output files are complete or absent.
+//! sweep starts), writes to temporary files beside them while the run goes on, and hands
+//! them back closed from [`Sink::finish`]; the engine then puts every sink's files in place at
+//! once ([`AtomicFile::commit_all`]): a run's output files are complete and from one run, or
+//! absent.
 
-mod atomic_file;
+pub mod atomic_file;
 pub mod cell;
 pub mod csv;
 mod csv_row;
-mod output_path;
+pub mod out_dir;
 pub mod text;
 mod writeback;
 
 use std::path::PathBuf;
 
 use thiserror::Error;
+
+pub use atomic_file::AtomicFile;
 
 use crate::model::TableRow;
 use crate::pipeline::SinkConfig;
@@ -34,15 +38,35 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
-    /// The output path is a symbolic link someone else planted (root only).
+    /// The output directory could not be reached as this process may (a planted link on
+    /// the way, a missing component, …).
+    #[error("cannot use the output directory: {0}")]
+    Resolve(#[source] Box<crate::fsat::ResolveError>),
+    /// Another vmpipe holds the output directory's lock.
     #[error(
-        "refusing to write through {path}: it is a symbolic link owned by uid {owner}, and vmpipe runs as root (remove it, or choose another output path)"
+        "another vmpipe run is writing into {path} (it holds the directory's lock): wait for it to end, or choose another output directory"
     )]
-    PlantedLink {
-        /// The link.
+    Busy {
+        /// The directory.
         path: PathBuf,
-        /// Its owner.
-        owner: u32,
+    },
+    /// Something that a rename cannot replace stands where an output file goes.
+    #[error(
+        "cannot replace {path}: it is {what}, not a file (nothing of this run was put in place)"
+    )]
+    Destination {
+        /// The destination.
+        path: PathBuf,
+        /// What is there.
+        what: &'static str,
+    },
+    /// A temporary file was swapped for something else while vmpipe was writing it.
+    #[error(
+        "{path} was replaced by someone else while vmpipe was writing it (another user can write to that directory): the output is not trustworthy"
+    )]
+    Tampered {
+        /// The name that no longer is vmpipe's file.
+        path: PathBuf,
     },
 }
 
@@ -64,13 +88,14 @@ pub trait Sink: Send {
     /// Takes one process (called in pid order).
     fn process(&mut self, c: &Collected) -> Result<(), SinkError>;
 
-    /// Writes the run-wide output, completes the outputs and puts them in place; returns the
-    /// files written.
+    /// Writes the run-wide output and completes the outputs; returns them still under their
+    /// temporary names, for the engine to put in place with every other sink's
+    /// ([`AtomicFile::commit_all`]).
     fn finish(
         self: Box<Self>,
         summary: &RunSummary,
         run: &RunOutput,
-    ) -> Result<Vec<PathBuf>, SinkError>;
+    ) -> Result<Vec<AtomicFile>, SinkError>;
 }
 
 /// What the analyzers emitted once every process was done.

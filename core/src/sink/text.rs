@@ -7,10 +7,11 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::RunOutput;
 use super::atomic_file::AtomicFile;
+use super::out_dir::OutDir;
 use super::{Sink, SinkError, cell};
 use crate::model::{Cell, ProcessStatus, TableRow, UsageField};
 use crate::pipeline::TextStyle;
@@ -61,11 +62,16 @@ impl TextSink {
     ) -> Result<TextSink, SinkError> {
         let file = match path {
             Some(p) => {
-                super::output_path::refuse_planted_link(p)?;
-                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
-                }
-                Some(AtomicFile::create(p)?)
+                let (dir, name) = crate::fsat::split_file(p).ok_or_else(|| {
+                    SinkError::io(
+                        p,
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "a report path names a file, not a directory",
+                        ),
+                    )
+                })?;
+                Some(AtomicFile::create(&OutDir::open(dir)?, name)?)
             }
             None => None,
         };
@@ -267,7 +273,7 @@ impl Sink for TextSink {
         mut self: Box<Self>,
         summary: &RunSummary,
         run: &RunOutput,
-    ) -> Result<Vec<PathBuf>, SinkError> {
+    ) -> Result<Vec<AtomicFile>, SinkError> {
         for r in &run.rows {
             self.keep_row(None, r);
         }
@@ -281,7 +287,7 @@ impl Sink for TextSink {
                 f.write_all(report.as_bytes())
                     .map_err(|e| SinkError::io(file.target(), e))?;
                 drop(f);
-                Ok(vec![file.commit()?])
+                Ok(vec![file])
             }
             None => {
                 let mut stdout = std::io::stdout().lock();
