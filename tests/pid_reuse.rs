@@ -78,23 +78,41 @@ fn rerun_in_pid_namespace(name: &str) {
     );
 }
 
-#[test]
-fn replaced_process_is_not_attributed_with_the_newcomers_files() {
-    if std::env::var_os(INSIDE).is_none() {
-        return rerun_in_pid_namespace("replaced_process_is_not_attributed_with_the_newcomers_files");
-    }
-    assert_eq!(rustix::process::getpid().as_raw_nonzero().get(), 1);
+/// A process collected, then replaced under its pid: what analyzers are handed.
+struct Replaced {
+    /// The collected record (with its `/proc/PID` handle), analysed by `analyzers`.
+    c: vmpipe::source::Collected,
+    /// Index of the payload's region in `c.regions`.
+    at: usize,
+    /// The payload the collected process mapped (not ELF).
+    payload: std::path::PathBuf,
+    /// The newcomer, holding the pid with an ELF file mapped at the payload's range.
+    _newcomer: support::Target,
+    _files: tempfile::TempDir,
+}
+
+/// Collects a process mapping a non-ELF payload at [`ADDR`], lets it exit, starts a newcomer
+/// under the same pid mapping a real ELF file's text (a copy of /bin/true, at the same file
+/// offset) at the same range, and only then runs the analyzers `use`d (name, options) on the
+/// collected record. Must run inside the test's own PID namespace.
+fn collect_then_replace(analyzers: &[(&str, &str)]) -> Replaced {
+    assert_eq!(
+        rustix::process::getpid().as_raw_nonzero().get(),
+        1,
+        "not pid 1 of a PID namespace of the test's own"
+    );
     support::require_tool("readelf", "binutils");
 
-    // The newcomer maps a real ELF file's text; the collected process maps a payload that is
-    // not ELF at the same file offset and address.
     let files = tempfile::tempdir().expect("temp dir");
     let elf = files.path().join("true");
     std::fs::copy("/bin/true", &elf).expect("copy /bin/true");
     let offset = text_offset(&elf);
     let payload = files.path().join("payload.bin");
     std::fs::write(&payload, vec![0xccu8; (offset + PAGE) as usize]).expect("write payload");
-    assert_ne!(&std::fs::read(&payload).expect("read payload")[..4], b"\x7fELF");
+    assert_ne!(
+        &std::fs::read(&payload).expect("read payload")[..4],
+        b"\x7fELF"
+    );
     assert_eq!(&std::fs::read(&elf).expect("read elf")[..4], b"\x7fELF");
     let args = |file: &Path| {
         let file = file.as_os_str().to_owned();
@@ -126,62 +144,115 @@ fn replaced_process_is_not_attributed_with_the_newcomers_files() {
 
     // The collected process exits and is reaped; the newcomer gets its pid.
     drop(a);
-    let mut b = None;
+    let mut newcomer = None;
     for _ in 0..10 {
         std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
             .expect("write ns_last_pid");
         let t = support::start_target("reusetarget", args(&elf), &[]);
         if t.pid() == pid {
-            b = Some(t);
+            newcomer = Some(t);
             break;
         }
     }
-    let b = b.unwrap_or_else(|| panic!("no newcomer got pid {pid} in 10 tries"));
-    assert_eq!(b.mappings.get("mapped"), Some(&(ADDR, ADDR + PAGE)));
+    let newcomer = newcomer.unwrap_or_else(|| panic!("no newcomer got pid {pid} in 10 tries"));
+    assert_eq!(newcomer.mappings.get("mapped"), Some(&(ADDR, ADDR + PAGE)));
     // The kernel now answers for the pid with the ELF file at that very range.
     let elf_ino = std::fs::metadata(&elf).expect("stat elf").ino();
     assert_eq!(mapped_inode(pid, ADDR, ADDR + PAGE), elf_ino);
 
-    let config = AnalyzerConfig {
-        name: "image-attribution".into(),
-        options: toml::Table::new(),
-        line: 1,
-    };
+    let configs: Vec<AnalyzerConfig> = analyzers
+        .iter()
+        .map(|(name, options)| AnalyzerConfig {
+            name: name.to_string(),
+            options: options.parse().expect("options"),
+            line: 1,
+        })
+        .collect();
     let analyzers = Analyzers::load(
-        &[config],
+        &configs,
         Path::new("pid-reuse.toml"),
         &PluginSearch::new(Vec::new(), false),
     )
-    .expect("image-attribution");
+    .expect("analyzers");
     analyzers.analyze(&mut c);
+    Replaced {
+        c,
+        at,
+        payload,
+        _newcomer: newcomer,
+        _files: files,
+    }
+}
 
-    let text = |cell: &Cell| match cell {
+/// A cell as text: bytes lossily, absent empty.
+fn text(cell: &Cell) -> String {
+    match cell {
         Cell::Text(s) => s.to_string(),
         Cell::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         Cell::Absent => String::new(),
         other => panic!("unexpected cell {other:?}"),
-    };
+    }
+}
+
+#[test]
+fn replaced_process_is_not_attributed_with_the_newcomers_files() {
+    if std::env::var_os(INSIDE).is_none() {
+        return rerun_in_pid_namespace(
+            "replaced_process_is_not_attributed_with_the_newcomers_files",
+        );
+    }
+    let Replaced { c, at, payload, .. } = collect_then_replace(&[("image-attribution", "")]);
+    let payload = payload.as_os_str().as_bytes();
+
+    // Region columns: image, segment.
     let cells = c.analysis.region(at);
-    assert_eq!(text(&cells[0]).as_bytes(), payload.as_os_str().as_bytes());
-    // No part of the newcomer's ELF file (its text) for a payload that is not ELF.
-    assert_eq!(
-        text(&cells[1]),
-        "",
-        "the payload's region got segment {:?} from the newcomer's file",
-        cells[1]
-    );
+    assert_eq!(text(&cells[0]).as_bytes(), payload);
+    // Table 0, images: image … unexplained_exec (11), attribution (12).
     let row = c
         .analysis
         .rows
         .iter()
-        .find(|r| r.table == 0 && text(&r.cells[0]).as_bytes() == payload.as_os_str().as_bytes())
+        .find(|r| r.table == 0 && text(&r.cells[0]).as_bytes() == payload)
         .expect("an images row for the payload");
     let attribution = text(&row.cells[12]);
+    // No part of the newcomer's ELF file (its text) for a payload that is not ELF.
+    assert_eq!(
+        text(&cells[1]),
+        "",
+        "the payload's region got segment {:?} from the newcomer's file (attributed {attribution:?})",
+        cells[1]
+    );
     assert!(
         !attribution.starts_with("elf") && attribution.contains("replaced"),
         "the payload is attributed {attribution:?}"
     );
     // Executable memory that no ELF image explains stays flagged as such.
     assert_eq!(row.cells[11], Cell::Bool(true), "unexplained_exec");
-    drop(b);
+}
+
+#[test]
+fn replaced_process_gets_no_exact_page_counts_from_the_newcomer() {
+    if std::env::var_os(INSIDE).is_none() {
+        return rerun_in_pid_namespace(
+            "replaced_process_gets_no_exact_page_counts_from_the_newcomer",
+        );
+    }
+    support::require_root("exact = true reads /proc/kpagecount");
+    let Replaced { c, at, .. } = collect_then_replace(&[("share-modes", "exact = true")]);
+    // The newcomer's page at the range is resident (it read it), mapped by it alone: read
+    // through its pagemap, it would count 4096 bytes for the collected process.
+    let cells = c.analysis.region(at);
+    // Region columns: share_mode, exact_private, exact_shared.
+    assert_eq!(
+        (&cells[1], &cells[2]),
+        (&Cell::Absent, &Cell::Absent),
+        "exact counts for a process gone, from the newcomer's pagemap"
+    );
+    assert!(
+        c.errors
+            .iter()
+            .any(|e| e.plugin == "share-modes" && e.error.contains("replaced")),
+        "no warning that the process was replaced: {:?}",
+        c.errors
+    );
 }
