@@ -590,3 +590,78 @@ fn what_is_at_a_path_is_looked_up_in_each_process_view() {
         assert_eq!(replaced(own_view.pid()), "true", "{threads} threads");
     }
 }
+
+/// A capture is analysed against this machine's files at its paths: a map naming a FIFO here
+/// (or any file that is not regular) must not be opened — opening a FIFO for reading waits for
+/// a writer, forever (at 036e0a7 the run hung in `File::open`). The FIFO's image is attributed
+/// by path, promptly; a real ELF file named by the same capture is still read.
+#[test]
+fn a_capture_naming_a_fifo_here_is_attributed_by_path_without_waiting() {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, Instant};
+    let here = tempfile::tempdir().unwrap();
+    let fifo = here.path().join("libfifo.so");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let elf = here.path().join("true");
+    std::fs::copy("/bin/true", &elf).unwrap();
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    // The maps name each file with its inode here, as a capture of this machine would.
+    let maps = format!(
+        "1000-2000 r-xp 00000000 08:01 {} {}\n3000-4000 r--p 00000000 08:01 {} {}\n",
+        ino(&fifo),
+        fifo.display(),
+        ino(&elf),
+        elf.display()
+    );
+    let cap = tempfile::tempdir().unwrap();
+    let proc1 = cap.path().join("proc/1");
+    std::fs::create_dir_all(&proc1).unwrap();
+    std::fs::write(proc1.join("comm"), b"fifo\n").unwrap();
+    std::fs::write(proc1.join("maps"), maps).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut child = support::vmpipe()
+        .arg("run")
+        .arg(support::repo().join("pipelines/capture.toml"))
+        .arg("--input")
+        .arg(cap.path())
+        .arg("--out")
+        .arg(out.path())
+        .arg("-q")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vmpipe still running after 10 s on a capture naming a FIFO");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+
+    let images = Table::read(&out.path().join("images.csv"));
+    let row = |p: &Path| {
+        images
+            .rows
+            .iter()
+            .find(|r| images.get(r, "image") == p.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no images row for {}", p.display()))
+    };
+    let why = images.get(row(&fifo), "attribution");
+    assert!(
+        why.starts_with("path: ") && why.contains("not a regular file"),
+        "{why}"
+    );
+    assert_eq!(images.get(row(&fifo), "segments"), "");
+    assert_eq!(images.get(row(&elf), "attribution"), "elf");
+}

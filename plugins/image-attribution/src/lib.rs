@@ -34,6 +34,11 @@
 //! `/proc/PID/map_files/START-END` (root only): that is right even when the file on disk was
 //! deleted or replaced, and inside containers. Otherwise the file at the path, looked up in the
 //! process's own root (`/proc/PID/root`) when live — and only if it is still the mapped inode.
+//! A live process's files are opened only through the `/proc/PID` handle vmpipe opened when
+//! it collected the process (host service `open`): a process replaced under its pid since
+//! then is attributed by path, with the reason, never with the newcomer's files. Evidence is
+//! read against this machine's files at its paths, and only regular files are opened (a FIFO
+//! or device named by a capture is named with `O_PATH` and checked first, never opened).
 //! A file that cannot be read (missing, refused, not ELF, damaged) is attributed by path alone,
 //! with the reason in the `images` table; it never fails the process. Layouts are cached by
 //! device and inode for the whole run, so each library is parsed once.
@@ -57,6 +62,7 @@
 //! Option: `map_files = false` reads files by path only.
 
 mod layout;
+mod regular;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -193,22 +199,24 @@ fn os_path(bytes: &[u8]) -> std::path::PathBuf {
 }
 
 /// The file at `path` in the process's root, through the host's handle on the process
-/// (live), or in ours (evidence); `stat_only` for an `O_PATH` descriptor.
-fn in_root(
-    process: &Process<'_>,
-    host: &Host<'_>,
-    path: &[u8],
-    stat_only: bool,
-) -> Result<File, String> {
+/// (live), or in ours (evidence: a regular file only, never an open that waits or acts).
+fn in_root(process: &Process<'_>, host: &Host<'_>, path: &[u8]) -> Result<File, String> {
     if process.has_memory() {
-        let what = if stat_only {
-            open_what::IN_ROOT_STAT
-        } else {
-            open_what::IN_ROOT
-        };
-        host.open(what, 0, 0, path).map_err(|e| e.to_string())
+        host.open(open_what::IN_ROOT, 0, 0, path)
+            .map_err(|e| e.to_string())
     } else {
-        File::open(os_path(path)).map_err(|e| e.to_string())
+        regular::open(&os_path(path)).map_err(|e| e.to_string())
+    }
+}
+
+/// The inode at `path` in the process's root (live, through the host's handle on it) or in
+/// ours (evidence: `stat`, which opens nothing).
+fn inode_at(process: &Process<'_>, host: &Host<'_>, path: &[u8]) -> Option<u64> {
+    if process.has_memory() {
+        let f = host.open(open_what::IN_ROOT_STAT, 0, 0, path).ok()?;
+        f.metadata().ok().map(|m| m.ino())
+    } else {
+        std::fs::metadata(os_path(path)).ok().map(|m| m.ino())
     }
 }
 
@@ -334,7 +342,7 @@ impl ImageAttribution {
                             },
                         );
                     } else {
-                        match in_root(process, host, path, false) {
+                        match in_root(process, host, path) {
                             Ok(f) => result = Some(parse_file(f)),
                             Err(e) => why_not.push(e),
                         }
@@ -372,12 +380,7 @@ impl ImageAttribution {
         view: Option<View>,
         path: &[u8],
     ) -> Option<u64> {
-        let look = || {
-            in_root(process, host, strip_deleted(path), true)
-                .ok()
-                .and_then(|f| f.metadata().ok())
-                .map(|m| m.ino())
-        };
+        let look = || inode_at(process, host, strip_deleted(path));
         let Some(view) = view else {
             return look();
         };

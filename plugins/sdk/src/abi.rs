@@ -102,6 +102,10 @@ pub mod open_what {
     /// An entry of the process's `/proc/PID` directory (`root`, `ns/mnt`), its link followed,
     /// as an `O_PATH` descriptor for `fstat`.
     pub const PROC_STAT: u32 = 4;
+    /// The process's `pagemap` (`/proc/PID/pagemap`), for reading: 8 bytes per virtual page
+    /// at offset `address / page size * 8`. The descriptor stays bound to the address space
+    /// it was opened on.
+    pub const PAGEMAP: u32 = 5;
 }
 
 /// Log levels for [`HostV1::log`].

@@ -1,11 +1,12 @@
 //! Exact sharing: which resident pages a process maps alone, from `/proc/PID/pagemap` (the
-//! page frame of every virtual page) and `/proc/kpagecount` (how many times each frame is
-//! mapped). Root only: without `CAP_SYS_ADMIN` the kernel reports page frame numbers as 0.
+//! page frame of every virtual page, opened through the host's `/proc/PID` handle) and
+//! `/proc/kpagecount` (how many times each frame is mapped). Root only: without `CAP_SYS_ADMIN` the kernel reports page frame numbers as 0.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use vmpipe_plugin::Region;
+use vmpipe_plugin::abi::open_what;
+use vmpipe_plugin::{Host, Region};
 
 const PAGE: u64 = 4096;
 const PRESENT: u64 = 1 << 63;
@@ -32,9 +33,12 @@ pub fn check_access() -> Result<(), String> {
     Ok(())
 }
 
-/// Per region: (bytes of resident pages mapped once, bytes mapped more than once).
-pub fn count(pid: u32, regions: &[Region]) -> Result<Vec<(u64, u64)>, String> {
-    let map = File::open(format!("/proc/{pid}/pagemap"))
+/// Per region: (bytes of resident pages mapped once, bytes mapped more than once). The page
+/// map is opened through the host's handle on the process collected (never by naming its pid
+/// again, which another process may hold by now); `pid` only names it in messages.
+pub fn count(host: &Host<'_>, pid: u32, regions: &[Region]) -> Result<Vec<(u64, u64)>, String> {
+    let map = host
+        .open(open_what::PAGEMAP, 0, 0, b"")
         .map_err(|e| format!("/proc/{pid}/pagemap: {e}"))?;
     let counts = File::open("/proc/kpagecount").map_err(|e| format!("/proc/kpagecount: {e}"))?;
     let mut out = Vec::with_capacity(regions.len());

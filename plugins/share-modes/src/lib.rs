@@ -31,7 +31,10 @@
 //! `/proc/kpagecount` and counts the resident pages this process maps alone
 //! (`exact_private`, bytes) and those mapped more than once (`exact_shared`): true sharing,
 //! not the kernel's proportional estimate. Without root the kernel hides page frame numbers,
-//! and the run stops with a message saying so.
+//! and the run stops with a message saying so. The page map is opened through the `/proc/PID`
+//! handle vmpipe holds since it collected the process (host service `open`, `PAGEMAP`): a
+//! process replaced under its pid since then gets no counts and a warning, never the
+//! newcomer's pages.
 
 mod exact;
 
@@ -329,7 +332,7 @@ impl Analyzer for ShareModes {
             });
         }
         if self.exact && process.has_memory() {
-            let pages = exact::count(process.pid(), regions);
+            let pages = exact::count(host, process.pid(), regions);
             match pages {
                 Ok(per_region) => {
                     for (i, (private, shared)) in per_region.into_iter().enumerate() {

@@ -134,6 +134,13 @@ impl MemoryAccess for ProcMemory {
             }
             open_what::IN_ROOT => reopen_regular(self.in_root(path)?)?,
             open_what::IN_ROOT_STAT => self.in_root(path)?,
+            open_what::PAGEMAP => rustix::fs::openat(
+                &self.dir,
+                "pagemap",
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| classify(&io::Error::from(e)))?,
             open_what::PROC_STAT => {
                 let rel = std::str::from_utf8(path).map_err(|_| MemoryError::Other)?;
                 // Entries of /proc/PID only: no way up, none absolute.
