@@ -8,6 +8,8 @@
 //! status and an error row here, and the machine's vDSO image, which analyzers can read as
 //! that range of each process's memory. Nothing else of a captured process's memory exists.
 
+mod archive;
+mod content;
 pub mod index;
 
 use std::path::{Path, PathBuf};
