@@ -330,4 +330,76 @@ mod tests {
         assert_eq!(classify("proc/99999999999/maps"), None);
         assert_eq!(classify("maps"), None);
     }
+
+    /// Index, then swap (the attacker's move between the walk and the read), then read:
+    /// deterministic, the swap is done at the known point.
+    #[test]
+    fn a_file_swapped_after_the_walk_is_an_error_never_another_file_nor_a_hang() {
+        let t = tempfile::tempdir().unwrap();
+        let cap = t.path().join("cap");
+        let maps = b"00400000-00401000 r-xp 00000000 00:00 0 \n";
+        for pid in ["1", "2", "3"] {
+            std::fs::create_dir_all(cap.join("proc").join(pid)).unwrap();
+            std::fs::write(cap.join("proc").join(pid).join("maps"), maps).unwrap();
+        }
+        std::fs::write(cap.join("proc/1/comm"), b"one\n").unwrap();
+        let secret = t.path().join("secret");
+        std::fs::write(&secret, b"SECRET-BYTES").unwrap();
+        std::fs::create_dir(t.path().join("elsewhere")).unwrap();
+        std::fs::write(t.path().join("elsewhere/maps"), b"SECRET-BYTES").unwrap();
+        let index = Index::open(&cap).unwrap();
+
+        // A file swapped for a link to another file.
+        std::fs::remove_file(cap.join("proc/1/maps")).unwrap();
+        std::os::unix::fs::symlink(&secret, cap.join("proc/1/maps")).unwrap();
+        // A file swapped for a FIFO (opening it for reading would block forever).
+        std::fs::remove_file(cap.join("proc/1/comm")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &cap.join("proc/1/comm"),
+            FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        // A directory on the way swapped for a link to another directory.
+        std::fs::rename(cap.join("proc/2"), t.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("elsewhere"), cap.join("proc/2")).unwrap();
+
+        let one = &index.processes[&1];
+        let e = one["maps"].read().unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let comm = one["comm"].clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(comm.read().map(|b| b.to_vec())));
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO swapped in after the walk must not block");
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
+        assert!(index.processes[&2]["maps"].read().is_err());
+        // The untouched process reads as the file on disk.
+        assert_eq!(
+            &*index.processes[&3]["maps"].read().unwrap(),
+            &std::fs::read(cap.join("proc/3/maps")).unwrap()[..]
+        );
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_given_as_the_capture_is_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo.tar");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let e = Index::open(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file but a FIFO"), "{e}");
+        let e = Index::open(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file but a character device"), "{e}");
+    }
 }
