@@ -400,6 +400,9 @@ mod tests {
         let e = Index::open(&fifo).unwrap_err().to_string();
         assert!(e.contains("not a regular file but a FIFO"), "{e}");
         let e = Index::open(Path::new("/dev/zero")).unwrap_err().to_string();
-        assert!(e.contains("not a regular file but a character device"), "{e}");
+        assert!(
+            e.contains("not a regular file but a character device"),
+            "{e}"
+        );
     }
 }
