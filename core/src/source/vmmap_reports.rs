@@ -79,13 +79,18 @@ pub struct VmmapReports {
 /// file's size says).
 fn read(path: &Path, file: std::fs::File) -> Result<Vec<u8>, ReportsError> {
     use std::io::Read;
+    let io = |source| ReportsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Too large already: refused before reading any of it.
+    if file.metadata().map_err(io)?.len() > MAX_REPORT {
+        return Err(ReportsError::TooLarge(path.to_path_buf()));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_REPORT + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| ReportsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(io)?;
     if bytes.len() as u64 > MAX_REPORT {
         return Err(ReportsError::TooLarge(path.to_path_buf()));
     }
