@@ -356,7 +356,7 @@ mod tests {
         std::fs::remove_file(cap.join("proc/1/comm")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &cap.join("proc/1/comm"),
+            cap.join("proc/1/comm"),
             FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o644),
             0,
