@@ -276,7 +276,17 @@ impl Index {
             source,
         };
         let left = MAX_ENTRIES.saturating_sub(budget.entries) as usize;
-        let mut list = fsat::list_dir(dir, left.saturating_add(1)).map_err(|e| io(&rel, e))?;
+        let mut list = fsat::list_dir(dir, left.saturating_add(1)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::OutOfMemory {
+                CaptureError::Limit {
+                    path: capture.to_path_buf(),
+                    what: "the number of entries".into(),
+                    limit: MAX_ENTRIES,
+                }
+            } else {
+                io(&rel, e)
+            }
+        })?;
         list.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, ft) in list {
             budget.entry()?;
