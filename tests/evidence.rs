@@ -6,6 +6,7 @@
 //!
 //! `VMPIPE_BIN=/path/to/an/old/vmpipe cargo test -p vmpipe --test evidence` runs the same
 //! tests against another build (an old one fails them).
+#![cfg(target_os = "linux")] // inotify, mknodat, /proc
 
 mod support;
 

@@ -344,6 +344,7 @@ mod tests {
     /// Index, then swap (the attacker's move between the walk and the read), then read:
     /// deterministic, the swap is done at the known point.
     #[test]
+    #[cfg(target_os = "linux")] // mknodat
     fn a_file_swapped_after_the_walk_is_an_error_never_another_file_nor_a_hang() {
         let t = tempfile::tempdir().unwrap();
         let cap = t.path().join("cap");
@@ -396,6 +397,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")] // mknodat
     fn a_fifo_or_a_device_given_as_the_capture_is_refused_at_once() {
         let t = tempfile::tempdir().unwrap();
         let fifo = t.path().join("fifo.tar");
