@@ -24,7 +24,7 @@ cd "$here"
 
 secs=${1:-600}
 if [ $# -gt 0 ]; then shift; fi
-all=(fuzz_vmmap fuzz_smaps fuzz_capture fuzz_pipeline fuzz_maps fuzz_map_stream fuzz_status_stat fuzz_cell)
+all=(fuzz_vmmap fuzz_smaps fuzz_capture fuzz_tar fuzz_pipeline fuzz_maps fuzz_map_stream fuzz_status_stat fuzz_cell)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 # The largest input each target is given: about the largest real file of its kind, scaled
@@ -32,7 +32,7 @@ if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 max_len() {
     case "$1" in
         fuzz_vmmap | fuzz_smaps) echo 1048576 ;;
-        fuzz_capture | fuzz_maps | fuzz_map_stream) echo 262144 ;;
+        fuzz_capture | fuzz_tar | fuzz_maps | fuzz_map_stream) echo 262144 ;;
         fuzz_pipeline | fuzz_status_stat) echo 65536 ;;
         fuzz_cell) echo 16384 ;;
         *) echo "run.sh: unknown target $1 (targets: ${all[*]})" >&2; exit 2 ;;

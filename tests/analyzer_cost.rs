@@ -8,23 +8,18 @@
 //! build these tests run (8.2 s in release): image-attribution looked each region's image up by
 //! scanning every image of the process so far (quadratic in distinct paths).
 //!
-//! Set `VMPIPE_TEST_BIN` to run against another build.
+//! Set `VMPIPE_BIN` to run against another build.
 
 mod support;
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How much maps text each shape holds.
 const BYTES: usize = 650_000;
 /// The limits of issue 13.
 const MAX_TIME: Duration = Duration::from_secs(10);
-const MAX_RSS_KIB: u64 = 256 * 1024;
-
-fn vmpipe_bin() -> std::ffi::OsString {
-    std::env::var_os("VMPIPE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_vmpipe").into())
-}
 
 /// Lines from `line(i)` for i = 0, 1, … until the next would pass [`BYTES`].
 fn shape(line: impl Fn(usize) -> String) -> String {
@@ -39,51 +34,38 @@ fn shape(line: impl Fn(usize) -> String) -> String {
     out
 }
 
-/// Runs capture.toml on a capture whose only process has `maps`; returns (wall time, peak
-/// RSS in KiB), after checking the run succeeded and wrote its regions.
-fn measure(name: &str, maps: &str) -> (Duration, u64) {
-    support::require_tool("time", "time");
+/// Runs capture.toml on a capture whose only process has `maps`, measured, and checks the run
+/// succeeded within the bounds and wrote a region row per line.
+fn measure(name: &str, maps: &str) {
     let cap = tempfile::tempdir().expect("temp dir");
     let proc1 = cap.path().join("proc/1");
     std::fs::create_dir_all(&proc1).expect("mkdir");
     std::fs::write(proc1.join("maps"), maps).expect("write maps");
     let out = tempfile::tempdir().expect("temp dir");
-    let stats = out.path().join("time.txt");
     let csv = out.path().join("csv");
-    let started = Instant::now();
-    let o = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&stats)
-        .arg(vmpipe_bin())
-        .arg("run")
-        .arg(support::repo().join("pipelines/capture.toml"))
-        .arg("--input")
-        .arg(cap.path())
-        .arg("--out")
-        .arg(&csv)
-        .arg("-q")
-        .output()
-        .expect("run vmpipe under /usr/bin/time");
-    let took = started.elapsed();
-    assert!(
-        o.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&o.stderr)
+    let pipeline = support::repo().join("pipelines/capture.toml");
+    let m = support::run_measured(
+        &[
+            OsStr::new("run"),
+            pipeline.as_os_str(),
+            OsStr::new("--input"),
+            cap.path().as_os_str(),
+            OsStr::new("--out"),
+            csv.as_os_str(),
+            OsStr::new("-q"),
+        ],
+        2 * MAX_TIME,
     );
-    let rss: u64 = std::fs::read_to_string(&stats)
-        .expect("time's output")
-        .trim()
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .expect("a KiB figure");
+    m.assert_bounded(name, "");
+    assert!(m.output.status.success(), "{name}: {}", m.stderr());
     let lines = maps.lines().count();
     let regions = read_regions(&csv.join("regions.csv"));
     assert_eq!(regions, lines, "{name}: every line is a region row");
-    eprintln!("{name}: {lines} lines, {took:.2?}, {rss} KiB");
-    (took, rss)
+    eprintln!(
+        "{name}: {lines} lines, {:.2?}, {} KiB",
+        m.wall,
+        m.peak_rss >> 10
+    );
 }
 
 fn read_regions(path: &Path) -> usize {
@@ -94,15 +76,7 @@ fn check(name: &str, maps: &str) {
     // One at a time: the time limit is for one run, not for six sharing the cores.
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
-    let (took, rss) = measure(name, maps);
-    assert!(
-        took <= MAX_TIME,
-        "{name}: {took:.2?} (at most {MAX_TIME:?})"
-    );
-    assert!(
-        rss <= MAX_RSS_KIB,
-        "{name}: {rss} KiB peak (at most {MAX_RSS_KIB})"
-    );
+    measure(name, maps);
 }
 
 /// Every line a different file: one image per region (the quadratic case at 036e0a7).
@@ -167,7 +141,7 @@ fn many_guards() {
 #[test]
 fn one_real_elf_under_many_devices() {
     use std::os::unix::fs::MetadataExt;
-    let bin = vmpipe_bin();
+    let bin = support::vmpipe_path();
     let path = Path::new(&bin).canonicalize().expect("the binary's path");
     let ino = std::fs::metadata(&path).expect("stat the binary").ino();
     let p = path.to_str().expect("a UTF-8 path");

@@ -274,19 +274,42 @@ fn damaged_and_oversized_evidence_is_refused_with_the_limit_named() {
     );
     assert!(left_in(&dir.path().join("out")).is_empty());
 
-    // A smaps larger than any process has (sparse: no disk used).
+    // A smaps larger than any process has (sparse: no disk used), beside an ordinary
+    // process: that one process is partial, with an error row naming the limit; the capture
+    // is not refused whole (issue 13, finding 9), and the other process is read.
     let big = dir.path().join("big");
     std::fs::create_dir_all(big.join("proc/7")).unwrap();
+    std::fs::create_dir_all(big.join("proc/8")).unwrap();
     std::fs::File::create(big.join("proc/7/smaps"))
         .unwrap()
         .set_len(300 << 20)
         .unwrap();
+    std::fs::write(
+        big.join("proc/8/maps"),
+        "00400000-00401000 r-xp 00000000 00:00 0 \n",
+    )
+    .unwrap();
     let o = run(&big, "capture.toml");
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("exceeds vmpipe's limit of 268435456"), "{err}");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let procs = Table::read(&dir.path().join("out/processes.csv"));
+    assert_eq!(procs.get(procs.rows_for(7)[0], "status"), "partial");
+    assert_eq!(procs.get(procs.rows_for(8)[0], "status"), "ok");
+    assert_eq!(procs.num(procs.rows_for(8)[0], "regions"), Some(1));
+    let errors = Table::read(&dir.path().join("out/errors.csv"));
+    let named = errors.rows_for(7).iter().any(|r| {
+        let e = errors.get(r, "error");
+        e.contains("proc/7/smaps") && e.contains("limit of 268435456 bytes")
+    });
+    assert!(named, "no error row naming the limit for pid 7");
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
 
-    // A tar bomb: an entry that claims 2 GiB, refused from its header before any of it is read.
+    // A tar bomb: an entry that claims 2 GiB in an archive of 5 KB, refused from its header
+    // before any of it is read.
     let mut header = tar::Header::new_gnu();
     header.set_path("proc/1/smaps").unwrap();
     header.set_size(2 << 30);
@@ -299,7 +322,7 @@ fn damaged_and_oversized_evidence_is_refused_with_the_limit_named() {
     let o = run(&bomb, "capture.toml");
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("exceeds vmpipe's limit"),
+        String::from_utf8_lossy(&o.stderr).contains("the archive ends inside this member"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

@@ -2,23 +2,17 @@
 //! output raw, a `(deleted)` that is only a name, a replaced process attributed with the
 //! newcomer's files.
 //!
-//! Every test runs the vmpipe binary cargo built; set `VMPIPE_TEST_BIN` to run them against
+//! Every test runs the vmpipe binary cargo built; set `VMPIPE_BIN` to run them against
 //! another build (an old one, to see them fail).
 
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use support::Table;
 
-/// The vmpipe under test: `VMPIPE_TEST_BIN` when set, else the one cargo built.
-fn vmpipe() -> Command {
-    match std::env::var_os("VMPIPE_TEST_BIN") {
-        Some(bin) => Command::new(bin),
-        None => support::vmpipe(),
-    }
-}
+use support::vmpipe;
 
 /// Runs `pipelines/NAME` on `input` into `out`, stdout captured; asserts success.
 fn run_pipeline(pipeline: &str, input: &Path, out: &Path) -> Output {

@@ -355,6 +355,63 @@ pub fn open_input(path: &Path, rule: LinkRule) -> Result<File, ResolveError> {
     Err(ResolveError::io(&shown, Errno::LOOP))
 }
 
+/// What an input path named: a directory (held open) or a regular file (open).
+#[derive(Debug)]
+pub enum Input {
+    /// A directory, resolved as [`resolve_dir`] does.
+    Dir(OwnedFd),
+    /// A regular file, opened as [`open_input`] does.
+    File(File),
+}
+
+/// Opens an input that may be a directory or a regular file: [`resolve_dir`] first, and
+/// [`open_input`] when the path's last component is not a directory. A FIFO, a device or a
+/// socket is refused at once (nothing blocks), with the kind of file named.
+pub fn open_dir_or_file(path: &Path, rule: LinkRule) -> Result<Input, ResolveError> {
+    match resolve_dir(path, false, rule) {
+        Ok(fd) => Ok(Input::Dir(fd)),
+        Err(ResolveError::Io { source, .. })
+            if source.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) =>
+        {
+            open_input(path, rule).map(Input::File)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The entries of the held directory `dir` (not `.` and `..`), with their types as
+/// `lstat` would give them (links are reported as links, never followed), in no particular
+/// order. At most `max` entries are read: one more is an error of kind `OutOfMemory`, so a
+/// directory of millions of names cannot make vmpipe hold them all.
+pub fn list_dir(dir: impl AsFd, max: usize) -> io::Result<Vec<(std::ffi::OsString, FileType)>> {
+    let dir = dir.as_fd();
+    let mut out = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if out.len() >= max {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("more than {max} entries in one directory"),
+            ));
+        }
+        let mut ft = entry.file_type();
+        if ft == FileType::Unknown {
+            // Some file systems leave d_type empty: ask without following.
+            ft = match rustix::fs::statat(dir, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => FileType::from_raw_mode(st.st_mode),
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(e.into()),
+            };
+        }
+        out.push((OsStr::from_bytes(name).to_os_string(), ft));
+    }
+    Ok(out)
+}
+
 /// [`walk`] from a held directory instead of `/` or `.` (relative link targets).
 fn resolve_dir_at(base: &OwnedFd, rel: &Path, rule: LinkRule) -> Result<OwnedFd, ResolveError> {
     let here = rustix::fs::openat(base, ".", dir_flags(), Mode::empty())

@@ -187,26 +187,18 @@ pub fn report_pipeline(target: &str) -> Result<Pipeline, RunError> {
 }
 
 /// True when `path` (or the first file of the directory `path`) reads like a vmmap report.
+/// Opened as the vmmap-report source opens it (no planted link followed, non-blocking,
+/// regular files only), and only the first 64 KiB read.
 fn looks_like_vmmap(path: &Path) -> bool {
     use std::io::Read;
-    let file = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        match files.into_iter().next() {
-            Some(f) => f,
-            None => return false,
-        }
-    } else {
-        path.to_path_buf()
+    let Some(Ok((_, file))) = crate::source::vmmap_reports::files(path)
+        .ok()
+        .and_then(|mut f| f.next())
+    else {
+        return false;
     };
     let mut head = Vec::new();
-    let read = std::fs::File::open(&file).and_then(|f| f.take(1 << 16).read_to_end(&mut head));
+    let read = file.take(1 << 16).read_to_end(&mut head);
     read.is_ok()
         && [
             &b"REGION TYPE"[..],

@@ -11,9 +11,152 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process};
 
-/// The vmpipe binary cargo built for these tests.
+/// The vmpipe binary cargo built for these tests, or the one `VMPIPE_BIN` names (to run the
+/// tests against another build, e.g. an old one to see a test fail).
 pub fn vmpipe() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vmpipe"))
+    Command::new(vmpipe_path())
+}
+
+/// The path of the binary [`vmpipe`] runs.
+pub fn vmpipe_path() -> PathBuf {
+    std::env::var_os("VMPIPE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vmpipe")))
+}
+
+/// One run of vmpipe measured: what it printed, how it ended, its wall time and its peak
+/// resident set (the child's `ru_maxrss`, as `/usr/bin/time -f %M` reports it).
+pub struct Measured {
+    /// Its output; `status` is `/usr/bin/time`'s, which is vmpipe's own.
+    pub output: Output,
+    /// Wall time.
+    pub wall: Duration,
+    /// Peak RSS in bytes.
+    pub peak_rss: u64,
+    /// Killed because it ran past the deadline.
+    pub timed_out: bool,
+}
+
+impl Measured {
+    /// Standard error as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// The target of issue 13 for a hostile input: finished within 10 s, peak RSS at most
+    /// 256 MiB, no crash (no abort, no segfault), and a message naming `expect` on standard
+    /// error (when `expect` is not empty).
+    pub fn assert_bounded(&self, what: &str, expect: &str) {
+        assert!(
+            !self.timed_out,
+            "{what}: still running after the deadline (killed)"
+        );
+        let err = self.stderr();
+        let code = self.output.status.code();
+        assert!(
+            !matches!(code, Some(134 | 139)) && code.is_some(),
+            "{what}: crashed ({:?}): {err}",
+            self.output.status
+        );
+        assert!(
+            !err.contains("terminated by signal"),
+            "{what}: crashed: {err}"
+        );
+        assert!(
+            self.wall <= Duration::from_secs(10),
+            "{what}: took {:?} (limit 10 s)",
+            self.wall
+        );
+        assert!(
+            self.peak_rss <= 256 << 20,
+            "{what}: peak RSS {} MiB (limit 256 MiB)",
+            self.peak_rss >> 20
+        );
+        assert!(
+            err.contains(expect),
+            "{what}: expected {expect:?} in: {err}"
+        );
+    }
+}
+
+/// Runs vmpipe with `args` under `/usr/bin/time`, killing it (its whole process group)
+/// after `deadline`. Its address space is capped at 8 GiB (`prlimit --as`): far above the
+/// 256 MiB target, it only keeps a build that balloons (an old one) from taking the
+/// machine's memory; reaching it aborts, which fails the test as a crash.
+pub fn run_measured(args: &[&std::ffi::OsStr], deadline: Duration) -> Measured {
+    use std::os::unix::process::CommandExt;
+    require_tool("time", "time");
+    require_tool("prlimit", "util-linux");
+    let report = tempfile::NamedTempFile::new().expect("temp file");
+    let start = Instant::now();
+    let mut child = Command::new("prlimit")
+        .arg(format!("--as={}", 8u64 << 30))
+        .arg("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(vmpipe_path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("run prlimit /usr/bin/time vmpipe");
+    // Drain the pipes while waiting, so a chatty child cannot block on a full pipe.
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out_pipe, &mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err_pipe, &mut v);
+        v
+    });
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > deadline {
+            timed_out = true;
+            let group = Pid::from_raw(child.id() as i32).expect("pid");
+            let _ = rustix::process::kill_process_group(group, Signal::KILL);
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let wall = start.elapsed();
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    let text = std::fs::read_to_string(report.path()).unwrap_or_default();
+    // `time` writes "Command terminated by signal N" before the number when it applies.
+    let mut stderr = stderr;
+    for line in text.lines() {
+        if line.contains("terminated by signal") {
+            stderr.extend_from_slice(line.as_bytes());
+            stderr.push(b'\n');
+        }
+    }
+    let peak_kib: u64 = text
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .unwrap_or(0);
+    Measured {
+        output: Output {
+            status,
+            stdout,
+            stderr,
+        },
+        wall,
+        peak_rss: peak_kib * 1024,
+        timed_out,
+    }
 }
 
 /// The repository root.
@@ -391,55 +534,4 @@ pub fn run_offline(pipeline: &str, input: &Path) -> tempfile::TempDir {
         String::from_utf8_lossy(&run.stderr)
     );
     out
-}
-
-/// What a command cost: its output, its peak resident set (the child's own `ru_maxrss`, as
-/// GNU time reports it) and its wall time.
-pub struct Measured {
-    pub output: Output,
-    pub peak_kib: u64,
-    pub seconds: f64,
-}
-
-/// Runs `cmd` under GNU time (`/usr/bin/time`, Debian package `time`), which waits for it and
-/// reports its `ru_maxrss`.
-pub fn run_measured(cmd: &Command) -> Measured {
-    let time = Path::new("/usr/bin/time");
-    assert!(
-        time.is_file(),
-        "this test needs GNU time (/usr/bin/time, Debian package `time`): apt-get install time"
-    );
-    let report = tempfile::NamedTempFile::new().expect("temp file");
-    let mut timed = Command::new(time);
-    timed
-        .arg("-f")
-        .arg("%M %e")
-        .arg("-o")
-        .arg(report.path())
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => timed.env(k, v),
-            None => timed.env_remove(k),
-        };
-    }
-    let output = timed.output().expect("run under GNU time");
-    let text = std::fs::read_to_string(report.path()).expect("GNU time's report");
-    // The last line is ours (GNU time prints "Command exited with non-zero status" first).
-    let last = text.lines().last().unwrap_or("");
-    let mut f = last.split(' ');
-    let peak_kib = f
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("GNU time said {text:?}"));
-    let seconds = f
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("GNU time said {text:?}"));
-    Measured {
-        output,
-        peak_kib,
-        seconds,
-    }
 }

@@ -180,6 +180,17 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+    /// The file could not be opened safely (a planted link, a FIFO, a device, …).
+    #[error("cannot read pipeline: {0}")]
+    Open(#[from] crate::fsat::ResolveError),
+    /// The file is larger than any pipeline.
+    #[error(
+        "cannot read pipeline {path}: larger than vmpipe's limit of {MAX_PIPELINE_BYTES} bytes for a pipeline file (a pipeline is a few KB)"
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file has problems; all of them are listed.
     #[error("{0}")]
     Invalid(Diagnostics),
@@ -188,12 +199,28 @@ pub enum PipelineError {
 /// Says whether an analyzer `use` value can be found (`Err` gives the reason).
 pub type Resolver<'r> = &'r dyn Fn(&str) -> Result<(), String>;
 
+/// The largest pipeline file read (a pipeline is a few KB).
+pub const MAX_PIPELINE_BYTES: u64 = 1 << 20;
+
 /// Loads and validates a pipeline file; `resolve` says whether each analyzer can be found.
+/// The file is opened as evidence is ([`crate::fsat::open_input`]: no planted link followed,
+/// a FIFO or a device refused at once) and read up to [`MAX_PIPELINE_BYTES`]; a larger one
+/// is refused before any parsing.
 pub fn load(path: &Path, resolve: Resolver<'_>) -> Result<Pipeline, PipelineError> {
-    let bytes = std::fs::read(path).map_err(|source| PipelineError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    use std::io::Read;
+    let file = crate::fsat::open_input(path, crate::fsat::LinkRule::for_this_process())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PIPELINE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| PipelineError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_PIPELINE_BYTES {
+        return Err(PipelineError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
     parse(path, &bytes, resolve)
 }
 

@@ -15,13 +15,16 @@
 //! line; each parser warning (a snipped report, a skipped row) becomes a `warning` error row.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustix::fs::FileType;
 use thiserror::Error;
 
 use super::vmmap::{self, VmmapReport};
 use super::{Collected, ErrorRow, Selection, Source, SourceError};
+use crate::fsat::{self, Input, LinkRule};
 use crate::model::{Perms, ProcessStatus, Region, RegionKind, Reported, Usage, UsageField};
 
 /// The first pid given to reports that have none.
@@ -51,6 +54,9 @@ pub enum ReportsError {
         /// The other.
         second: PathBuf,
     },
+    /// The path could not be opened safely (or is a FIFO, a device, …).
+    #[error(transparent)]
+    Open(#[from] fsat::ResolveError),
     /// A report too large to read.
     #[error("{0}: larger than vmpipe reads ({MAX_REPORT} bytes)")]
     TooLarge(PathBuf),
@@ -69,42 +75,104 @@ pub struct VmmapReports {
     selection: Selection,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, ReportsError> {
+/// Reads one opened report, at most [`MAX_REPORT`] bytes (counted as read, whatever the
+/// file's size says).
+fn read(path: &Path, file: std::fs::File) -> Result<Vec<u8>, ReportsError> {
+    use std::io::Read;
     let io = |source| ReportsError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > MAX_REPORT {
+    // Too large already: refused before reading any of it.
+    if file.metadata().map_err(io)?.len() > MAX_REPORT {
         return Err(ReportsError::TooLarge(path.to_path_buf()));
     }
-    std::fs::read(path).map_err(io)
+    let mut bytes = Vec::new();
+    file.take(MAX_REPORT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_REPORT {
+        return Err(ReportsError::TooLarge(path.to_path_buf()));
+    }
+    Ok(bytes)
+}
+
+/// The report files at `path`, opened: the file itself, or every regular file of the
+/// directory in name order (not recursing, not following links). The path is opened with
+/// [`fsat::open_dir_or_file`] (a FIFO or a device is refused at once) and each file of a
+/// directory with [`fsat::open_beneath`] below the held directory. Opening is lazy: `open`
+/// is called for one file at a time.
+pub(crate) fn files(path: &Path) -> Result<Files, ReportsError> {
+    let io = |source| ReportsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    Ok(
+        match fsat::open_dir_or_file(path, LinkRule::for_this_process())? {
+            Input::File(f) => Files::One(Some((path.to_path_buf(), f))),
+            Input::Dir(dir) => {
+                let mut names: Vec<OsString> = fsat::list_dir(&dir, MAX_REPORTS)
+                    .map_err(io)?
+                    .into_iter()
+                    .filter(|(_, ft)| *ft == FileType::RegularFile)
+                    .map(|(n, _)| n)
+                    .collect();
+                names.sort();
+                names.reverse();
+                Files::Dir {
+                    root: path.to_path_buf(),
+                    dir,
+                    names,
+                }
+            }
+        },
+    )
+}
+
+/// The most files of a directory of reports.
+const MAX_REPORTS: usize = 1 << 20;
+
+/// Report files to read, one at a time (see [`files`]).
+pub(crate) enum Files {
+    /// One file given by path.
+    One(Option<(PathBuf, std::fs::File)>),
+    /// The regular files of a held directory, last first.
+    Dir {
+        /// The directory as given.
+        root: PathBuf,
+        /// It, held.
+        dir: std::os::fd::OwnedFd,
+        /// Names still to open, in reverse order.
+        names: Vec<OsString>,
+    },
+}
+
+impl Iterator for Files {
+    type Item = Result<(PathBuf, std::fs::File), ReportsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Files::One(f) => f.take().map(Ok),
+            Files::Dir { root, dir, names } => {
+                let name = names.pop()?;
+                let path = root.join(&name);
+                Some(match fsat::open_beneath(&*dir, Path::new(&name)) {
+                    Ok(f) => Ok((path, f)),
+                    Err(source) => Err(ReportsError::Io { path, source }),
+                })
+            }
+        }
+    }
 }
 
 impl VmmapReports {
     /// Reads one report file, or every regular file of a directory (not recursing, not
     /// following links).
     pub fn open(path: &Path, selection: Selection) -> Result<VmmapReports, ReportsError> {
-        let io = |source| ReportsError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let md = std::fs::metadata(path).map_err(io)?;
-        let files: Vec<PathBuf> = if md.is_dir() {
-            let mut f: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(io)?
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .map(|e| e.path())
-                .collect();
-            f.sort();
-            f
-        } else {
-            vec![path.to_path_buf()]
-        };
         let mut by_pid: BTreeMap<u32, Loaded> = BTreeMap::new();
-        for (n, file) in files.into_iter().enumerate() {
-            let bytes = read(&file)?;
+        for (n, opened) in files(path)?.enumerate() {
+            let (file, f) = opened?;
+            let bytes = read(&file, f)?;
             let report = vmmap::parse(&bytes).map(Arc::new);
             let pid = match &report {
                 Ok(r) => r.header.pid,

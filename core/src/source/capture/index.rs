@@ -16,21 +16,32 @@
 //!
 //! Two files for the same process and name (two collections merged into one directory) are
 //! an error naming both. Links are never followed, and archive paths are never written to
-//! disk.
+//! disk. Nothing is held in memory: see [`super::content`] for where each file's bytes are.
+//!
+//! The limits: each file is read up to its own limit ([`limit`]; a file over it makes its
+//! process `partial` with an error row naming the limit, and every other process is read
+//! whole); only the capture-wide limits ([`MAX_TOTAL`] bytes of process files,
+//! [`MAX_ENTRIES`] entries, [`MAX_UNPACKED`] decompressed bytes) refuse the capture.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustix::fs::FileType;
 use thiserror::Error;
 
-/// The most bytes of process files read from one capture.
+pub use super::content::{Content, Entry, EntryReader};
+use crate::fsat::{self, Input, LinkRule};
+use crate::source::limits::{MAP_FILE_BYTES, SMALL_FILE_BYTES};
+
+/// The most bytes of process files read from one capture (each file counted up to its own
+/// limit). Reached, the capture is refused: it is a limit on the capture, not on a process.
 pub const MAX_TOTAL: u64 = 4 << 30;
-/// The largest single process file read (a process at `vm.max_map_count` has about 72 MiB of
-/// smaps).
-pub const MAX_FILE: u64 = 256 << 20;
-/// The most entries (files and directories) examined.
+/// The most entries (files and directories, archive members and their extension headers)
+/// examined.
 pub const MAX_ENTRIES: u64 = 2_000_000;
 /// The most bytes decompressed from an archive, relevant or not.
 pub const MAX_UNPACKED: u64 = 64 << 30;
@@ -41,6 +52,17 @@ const MAX_DEPTH: usize = 16;
 pub const FILES: &[&str] = &[
     "maps", "smaps", "status", "stat", "comm", "cmdline", "exe", "error",
 ];
+
+/// The most bytes read from the capture file named `file` (a name of [`FILES`], or one of
+/// the files at the capture's top).
+pub fn limit(file: &str) -> u64 {
+    match file {
+        "maps" | "smaps" => MAP_FILE_BYTES,
+        // UAC's `ls -l /proc/*/exe`: one line per process of the machine.
+        "running_processes_full_paths.txt" => MAP_FILE_BYTES,
+        _ => SMALL_FILE_BYTES,
+    }
+}
 
 /// Why a capture could not be read.
 #[derive(Debug, Error)]
@@ -54,6 +76,9 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
+    /// The capture's path could not be opened safely.
+    #[error(transparent)]
+    Open(#[from] fsat::ResolveError),
     /// A limit was reached.
     #[error("{path}: {what} exceeds vmpipe's limit of {limit}; refusing to read further")]
     Limit {
@@ -63,6 +88,16 @@ pub enum CaptureError {
         what: String,
         /// The limit.
         limit: u64,
+    },
+    /// An archive that tar readers could read differently, or that is malformed.
+    #[error("{path}: member {member}: {message}")]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// The member's name as far as known.
+        member: String,
+        /// What is wrong.
+        message: String,
     },
     /// The same file twice.
     #[error("{capture}: process {pid} has two `{name}` files: {first} and {second}")]
@@ -90,44 +125,6 @@ pub enum CaptureError {
     Empty(PathBuf),
 }
 
-/// Where a file's bytes are.
-#[derive(Clone, Debug)]
-pub enum Content {
-    /// A file in a directory capture (read when needed).
-    File(PathBuf),
-    /// Bytes read from an archive.
-    Bytes(Arc<[u8]>),
-}
-
-/// One captured file and the name it has inside the capture (for messages).
-#[derive(Clone, Debug)]
-pub struct Entry {
-    /// The path inside the capture.
-    pub name: String,
-    /// The content.
-    pub content: Content,
-}
-
-impl Entry {
-    /// The file's bytes.
-    pub fn read(&self) -> std::io::Result<Arc<[u8]>> {
-        match &self.content {
-            Content::Bytes(b) => Ok(b.clone()),
-            Content::File(p) => {
-                let f = std::fs::File::open(p)?;
-                let mut buf = Vec::new();
-                f.take(MAX_FILE + 1).read_to_end(&mut buf)?;
-                if buf.len() as u64 > MAX_FILE {
-                    return Err(std::io::Error::other(format!(
-                        "larger than {MAX_FILE} bytes"
-                    )));
-                }
-                Ok(buf.into())
-            }
-        }
-    }
-}
-
 /// Everything found in a capture.
 #[derive(Clone, Debug, Default)]
 pub struct Index {
@@ -138,7 +135,7 @@ pub struct Index {
 }
 
 /// Splits `…/PID/NAME[.txt]` into `(pid, NAME)`.
-pub fn classify(path: &str) -> Option<(u32, &str)> {
+pub fn classify(path: &str) -> Option<(u32, &'static str)> {
     let mut parts = path.trim_end_matches('/').rsplit('/');
     let file = parts.next()?;
     let dir = parts.next()?;
@@ -150,7 +147,7 @@ pub fn classify(path: &str) -> Option<(u32, &str)> {
     FILES.iter().find(|f| **f == name).map(|f| (pid, *f))
 }
 
-fn extra_name(path: &str) -> Option<&'static str> {
+pub(super) fn extra_name(path: &str) -> Option<&'static str> {
     let file = path.rsplit('/').next()?;
     match file {
         "snapshot.toml" => Some("snapshot.toml"),
@@ -160,14 +157,20 @@ fn extra_name(path: &str) -> Option<&'static str> {
     }
 }
 
-struct Budget {
-    path: PathBuf,
+/// The file name (`maps`, `vdso`, …) a capture path is kept under, if it is kept.
+pub(super) fn kept_as(path: &str) -> Option<&'static str> {
+    classify(path).map(|(_, f)| f).or_else(|| extra_name(path))
+}
+
+/// The capture-wide limits, counted as the capture is indexed.
+pub(super) struct Budget {
+    pub(super) path: PathBuf,
     total: u64,
     entries: u64,
 }
 
 impl Budget {
-    fn entry(&mut self) -> Result<(), CaptureError> {
+    pub(super) fn entry(&mut self) -> Result<(), CaptureError> {
         self.entries += 1;
         if self.entries > MAX_ENTRIES {
             return Err(CaptureError::Limit {
@@ -178,17 +181,15 @@ impl Budget {
         }
         Ok(())
     }
-    fn bytes(&mut self, n: u64) -> Result<(), CaptureError> {
-        self.total += n;
-        if n > MAX_FILE || self.total > MAX_TOTAL {
+
+    /// Counts `n` bytes of process files (the caller caps each file at its own limit).
+    pub(super) fn bytes(&mut self, n: u64) -> Result<(), CaptureError> {
+        self.total = self.total.saturating_add(n);
+        if self.total > MAX_TOTAL {
             return Err(CaptureError::Limit {
                 path: self.path.clone(),
-                what: if n > MAX_FILE {
-                    "a process file's size".into()
-                } else {
-                    "the total size of process files".into()
-                },
-                limit: if n > MAX_FILE { MAX_FILE } else { MAX_TOTAL },
+                what: "the total size of process files".into(),
+                limit: MAX_TOTAL,
             });
         }
         Ok(())
@@ -196,7 +197,12 @@ impl Budget {
 }
 
 impl Index {
-    fn add(&mut self, capture: &Path, name: String, content: Content) -> Result<(), CaptureError> {
+    pub(super) fn add(
+        &mut self,
+        capture: &Path,
+        name: String,
+        content: Content,
+    ) -> Result<(), CaptureError> {
         if let Some((pid, file)) = classify(&name) {
             let files = self.processes.entry(pid).or_default();
             if let Some(old) = files.get(file) {
@@ -208,51 +214,41 @@ impl Index {
                     second: name,
                 });
             }
-            files.insert(file.to_string(), Entry { name, content });
+            let limit = limit(file);
+            files.insert(
+                file.to_string(),
+                Entry {
+                    name,
+                    content,
+                    limit,
+                },
+            );
         } else if let Some(extra) = extra_name(&name) {
-            self.extra
-                .entry(extra.to_string())
-                .or_insert(Entry { name, content });
+            self.extra.entry(extra.to_string()).or_insert(Entry {
+                name,
+                content,
+                limit: limit(extra),
+            });
         }
         Ok(())
     }
 
-    /// Reads a capture: a directory, or a `.tar`/`.tar.gz`/`.tgz` archive.
+    /// Reads a capture: a directory, or a `.tar`/`.tar.gz`/`.tgz` archive. The path is
+    /// opened as [`fsat::open_dir_or_file`] does (links on it followed only when
+    /// [`LinkRule::for_this_process`] allows; a FIFO or a device refused at once).
     pub fn open(path: &Path) -> Result<Index, CaptureError> {
-        let io = |source| CaptureError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let md = std::fs::metadata(path).map_err(io)?;
         let mut budget = Budget {
             path: path.to_path_buf(),
             total: 0,
             entries: 0,
         };
         let mut index = Index::default();
-        if md.is_dir() {
-            index.walk(path, path, 0, &mut budget)?;
-        } else {
-            let file = std::fs::File::open(path).map_err(io)?;
-            let mut magic = [0u8; 2];
-            let gz = {
-                use std::os::unix::fs::FileExt;
-                file.read_at(&mut magic, 0).map_err(io)? == 2 && magic == [0x1f, 0x8b]
-            };
-            let mut ustar = [0u8; 5];
-            let is_tar = {
-                use std::os::unix::fs::FileExt;
-                file.read_at(&mut ustar, 257).map_err(io)? == 5 && &ustar == b"ustar"
-            };
-            if !gz && !is_tar {
-                return Err(CaptureError::NotCapture(path.to_path_buf()));
+        match fsat::open_dir_or_file(path, LinkRule::for_this_process())? {
+            Input::Dir(root) => {
+                let root = Arc::new(root);
+                index.walk(path, &root, &root, PathBuf::new(), 0, &mut budget)?;
             }
-            let reader: Box<dyn Read> = if gz {
-                Box::new(flate2::read::MultiGzDecoder::new(file))
-            } else {
-                Box::new(file)
-            };
-            index.untar(path, reader.take(MAX_UNPACKED), &mut budget)?;
+            Input::File(file) => super::archive::read(&mut index, path, file, &mut budget)?,
         }
         if index.processes.is_empty() {
             return Err(CaptureError::Empty(path.to_path_buf()));
@@ -260,76 +256,67 @@ impl Index {
         Ok(index)
     }
 
+    /// Walks the directory `dir` (at `rel` below the capture's `root`) through descriptors:
+    /// every subdirectory opened below its parent without following links, every file kept
+    /// as its path below the held root.
     fn walk(
         &mut self,
-        root: &Path,
-        dir: &Path,
+        capture: &Path,
+        root: &Arc<OwnedFd>,
+        dir: &OwnedFd,
+        rel: PathBuf,
         depth: usize,
         budget: &mut Budget,
     ) -> Result<(), CaptureError> {
         if depth > MAX_DEPTH {
             return Ok(());
         }
-        let entries = std::fs::read_dir(dir).map_err(|source| CaptureError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut list: Vec<_> = entries.filter_map(Result::ok).collect();
-        list.sort_by_key(|e| e.file_name());
-        for e in list {
-            budget.entry()?;
-            // Links are never followed: a capture cannot point vmpipe elsewhere.
-            let Ok(ft) = e.file_type() else { continue };
-            let p = e.path();
-            if ft.is_dir() {
-                self.walk(root, &p, depth + 1, budget)?;
-            } else if ft.is_file() {
-                let rel = p
-                    .strip_prefix(root)
-                    .unwrap_or(&p)
-                    .to_string_lossy()
-                    .into_owned();
-                if classify(&rel).is_some() || extra_name(&rel).is_some() {
-                    let len = e.metadata().map(|m| m.len()).unwrap_or(0);
-                    budget.bytes(len)?;
-                    self.add(root, rel, Content::File(p))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn untar(
-        &mut self,
-        path: &Path,
-        reader: impl Read,
-        budget: &mut Budget,
-    ) -> Result<(), CaptureError> {
-        let io = |source| CaptureError::Io {
-            path: path.to_path_buf(),
+        let io = |rel: &Path, source| CaptureError::Io {
+            path: capture.join(rel),
             source,
         };
-        let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries().map_err(io)? {
+        let left = MAX_ENTRIES.saturating_sub(budget.entries) as usize;
+        let mut list = fsat::list_dir(dir, left.saturating_add(1)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::OutOfMemory {
+                CaptureError::Limit {
+                    path: capture.to_path_buf(),
+                    what: "the number of entries".into(),
+                    limit: MAX_ENTRIES,
+                }
+            } else {
+                io(&rel, e)
+            }
+        })?;
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, ft) in list {
             budget.entry()?;
-            let mut entry = entry.map_err(io)?;
-            if !entry.header().entry_type().is_file() {
-                continue;
+            let here = rel.join(&name);
+            // Links are never followed: a capture cannot point vmpipe elsewhere.
+            if ft == FileType::Directory {
+                let sub =
+                    fsat::open_dir_beneath(dir, Path::new(&name)).map_err(|e| io(&here, e))?;
+                self.walk(capture, root, &sub, here, depth + 1, budget)?;
+            } else if ft == FileType::RegularFile {
+                let shown = here.to_string_lossy().into_owned();
+                let Some(kept) = kept_as(&shown) else {
+                    continue;
+                };
+                // The size now, for the capture-wide total; the read itself is bounded by
+                // the file's own limit whatever the file becomes.
+                let size = rustix::fs::statat(
+                    dir,
+                    OsStr::from_bytes(name.as_bytes()),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map(|st| st.st_size as u64)
+                .unwrap_or(0);
+                budget.bytes(size.min(limit(kept)))?;
+                let content = Content::File {
+                    root: root.clone(),
+                    rel: here,
+                };
+                self.add(capture, shown, content)?;
             }
-            let name = String::from_utf8_lossy(&entry.path_bytes())
-                .trim_start_matches("./")
-                .to_string();
-            if classify(&name).is_none() && extra_name(&name).is_none() {
-                continue;
-            }
-            let size = entry.header().size().map_err(io)?;
-            budget.bytes(size)?;
-            let mut buf = Vec::with_capacity(size.min(MAX_FILE) as usize);
-            (&mut entry)
-                .take(MAX_FILE + 1)
-                .read_to_end(&mut buf)
-                .map_err(io)?;
-            self.add(path, name, Content::Bytes(buf.into()))?;
         }
         Ok(())
     }
@@ -352,5 +339,82 @@ mod tests {
         assert_eq!(classify("proc/self/maps"), None);
         assert_eq!(classify("proc/99999999999/maps"), None);
         assert_eq!(classify("maps"), None);
+    }
+
+    /// Index, then swap (the attacker's move between the walk and the read), then read:
+    /// deterministic, the swap is done at the known point.
+    #[test]
+    #[cfg(target_os = "linux")] // mknodat
+    fn a_file_swapped_after_the_walk_is_an_error_never_another_file_nor_a_hang() {
+        let t = tempfile::tempdir().unwrap();
+        let cap = t.path().join("cap");
+        let maps = b"00400000-00401000 r-xp 00000000 00:00 0 \n";
+        for pid in ["1", "2", "3"] {
+            std::fs::create_dir_all(cap.join("proc").join(pid)).unwrap();
+            std::fs::write(cap.join("proc").join(pid).join("maps"), maps).unwrap();
+        }
+        std::fs::write(cap.join("proc/1/comm"), b"one\n").unwrap();
+        let secret = t.path().join("secret");
+        std::fs::write(&secret, b"SECRET-BYTES").unwrap();
+        std::fs::create_dir(t.path().join("elsewhere")).unwrap();
+        std::fs::write(t.path().join("elsewhere/maps"), b"SECRET-BYTES").unwrap();
+        let index = Index::open(&cap).unwrap();
+
+        // A file swapped for a link to another file.
+        std::fs::remove_file(cap.join("proc/1/maps")).unwrap();
+        std::os::unix::fs::symlink(&secret, cap.join("proc/1/maps")).unwrap();
+        // A file swapped for a FIFO (opening it for reading would block forever).
+        std::fs::remove_file(cap.join("proc/1/comm")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            cap.join("proc/1/comm"),
+            FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        // A directory on the way swapped for a link to another directory.
+        std::fs::rename(cap.join("proc/2"), t.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("elsewhere"), cap.join("proc/2")).unwrap();
+
+        let one = &index.processes[&1];
+        let e = one["maps"].read().unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let comm = one["comm"].clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(comm.read().map(|b| b.to_vec())));
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO swapped in after the walk must not block");
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
+        assert!(index.processes[&2]["maps"].read().is_err());
+        // The untouched process reads as the file on disk.
+        assert_eq!(
+            &*index.processes[&3]["maps"].read().unwrap(),
+            &std::fs::read(cap.join("proc/3/maps")).unwrap()[..]
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")] // mknodat
+    fn a_fifo_or_a_device_given_as_the_capture_is_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo.tar");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let e = Index::open(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file but a FIFO"), "{e}");
+        let e = Index::open(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(
+            e.contains("not a regular file but a character device"),
+            "{e}"
+        );
     }
 }

@@ -8,6 +8,8 @@
 //! status and an error row here, and the machine's vDSO image, which analyzers can read as
 //! that range of each process's memory. Nothing else of a captured process's memory exists.
 
+mod archive;
+mod content;
 pub mod index;
 
 use std::path::{Path, PathBuf};
@@ -199,24 +201,29 @@ impl Source for Capture {
             MapFormat::Maps
         };
         let name = format.file_name();
-        if let Some(text) = self.read(&mut c, name) {
+        if let Some(entry) = files.get(name) {
+            // Streamed: a map file costs a piece buffer and its parse budget, never its size.
             let mut buf = Vec::new();
             let mut budget = Budget::per_process();
-            let read =
-                map_stream::parse_stream(&text[..], format, &mut buf, &mut c.regions, &mut budget);
+            let read = entry.reader().map_err(StreamError::Io).and_then(|r| {
+                map_stream::parse_stream(r, format, &mut buf, &mut c.regions, &mut budget)
+            });
             c.parsed_bytes = budget.used();
             match read {
                 Ok(()) => c.map_complete = true,
                 Err(StreamError::Parse(e)) => {
-                    let err = self.error(&files[name], e);
+                    let err = self.error(entry, e);
                     c.fail(ProcessStatus::Partial, name, err);
                 }
+                // The regions read before the failure (a file past its limit, a read error)
+                // are kept, as for a parse error: they are what the file holds up to there,
+                // and the error row says the map is not whole.
                 Err(StreamError::Io(e)) => {
                     c.fail(
                         ProcessStatus::Partial,
                         name,
                         CollectError::Io {
-                            path: self.path.join(&files[name].name),
+                            path: self.path.join(&entry.name),
                             source: e,
                         },
                     );
