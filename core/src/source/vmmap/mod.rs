@@ -66,6 +66,7 @@
 //! listed (on macOS 10.13 each type's count is one more than its rows, while `TOTAL`
 //! counts the rows). The parser reports what is printed and does not reconcile the two.
 
+mod budget;
 mod error;
 mod header;
 mod regions;
@@ -79,7 +80,7 @@ mod zones;
 pub use error::{VmmapError, Warning};
 pub use header::Header;
 pub use regions::{RegionSection, VmmapRegion};
-pub use report::{VmmapReport, parse};
+pub use report::{VmmapReport, parse, parse_within};
 pub use size::{parse_size, parse_size_in};
 pub use summary::SummaryRow;
 pub use zones::ZoneRow;
