@@ -72,28 +72,18 @@ pub fn parse(text: &[u8]) -> Result<VmmapReport, VmmapError> {
 /// As [`parse`]; over the budget, the error names the line where it was crossed and the
 /// budget, and nothing of the report is returned.
 pub fn parse_within(text: &[u8], budget: usize) -> Result<VmmapReport, VmmapError> {
-    let mut first_invalid = None;
-    let mut blank = true;
-    for (i, l) in Lines::new(text).enumerate() {
-        if l.invalid && first_invalid.is_none() {
-            first_invalid = Some(i + 1);
-        }
-        blank = blank && trim(&l.text).is_empty();
-        if !blank && first_invalid.is_some() {
-            break;
-        }
-    }
-    if blank {
+    let scan = Scan::new(text);
+    if scan.blank {
         return Err(VmmapError {
             line: 1,
             message: "empty input: not a vmmap report".into(),
         });
     }
     let mut parser = Parser::new(text, budget);
-    if let Some(line) = first_invalid {
+    if let Some(line) = scan.first_invalid {
         parser.warn(line, "invalid UTF-8 (replaced by U+FFFD)");
     }
-    parser.prescan(text);
+    parser.prescan(text, &scan);
     let mut lines = Lines::new(text);
     let mut i = 0;
     while parser.mode != Mode::Stopped {
@@ -111,6 +101,49 @@ pub fn parse_within(text: &[u8], budget: usize) -> Result<VmmapReport, VmmapErro
     }
     parser.line_count = i + lines.count();
     parser.finish()
+}
+
+/// What one pass over the input finds before it is parsed.
+struct Scan {
+    /// Every line is blank.
+    blank: bool,
+    /// The 1-based line of the first invalid UTF-8.
+    first_invalid: Option<usize>,
+    /// The first valid `VM page size:` value.
+    page_size: Option<u64>,
+    /// The 0-based line of the first table header with a `PAGES` column.
+    pages_header: Option<usize>,
+}
+
+impl Scan {
+    fn new(input: &[u8]) -> Scan {
+        let mut scan = Scan {
+            blank: true,
+            first_invalid: None,
+            page_size: None,
+            pages_header: None,
+        };
+        for (i, l) in Lines::new(input).enumerate() {
+            let t = trim(&l.text);
+            if t.is_empty() {
+                if l.invalid && scan.first_invalid.is_none() {
+                    scan.first_invalid = Some(i + 1);
+                }
+                continue;
+            }
+            scan.blank = false;
+            if l.invalid && scan.first_invalid.is_none() {
+                scan.first_invalid = Some(i + 1);
+            }
+            if scan.page_size.is_none() {
+                scan.page_size = t.strip_prefix("VM page size:").and_then(page_size_value);
+            }
+            if scan.pages_header.is_none() && header_has_pages(&l.text) {
+                scan.pages_header = Some(i);
+            }
+        }
+        scan
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,23 +281,9 @@ impl<'a> Parser<'a> {
     }
 
     /// Finds out, before reading rows, whether sizes are page counts and the page size.
-    fn prescan(&mut self, input: &[u8]) {
-        let mut header_page_size = None;
-        let mut marker = None;
-        for (i, l) in Lines::new(input).enumerate() {
-            if header_page_size.is_none() {
-                header_page_size = trim(&l.text)
-                    .strip_prefix("VM page size:")
-                    .and_then(page_size_value);
-            }
-            if marker.is_none() && header_has_pages(&l.text) {
-                marker = Some(i);
-            }
-            if marker.is_some() && header_page_size.is_some() {
-                break;
-            }
-        }
-        if let Some(i) = marker {
+    fn prescan(&mut self, input: &[u8], scan: &Scan) {
+        let header_page_size = scan.page_size;
+        if let Some(i) = scan.pages_header {
             self.report.page_units = true;
             match header_page_size {
                 Some(ps) => self.page_size = ps,
