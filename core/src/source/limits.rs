@@ -33,6 +33,11 @@ pub const VMMAP_PARSED_BYTES: usize = 64 << 20;
 /// naming this budget.
 pub const VMMAP_RUN_PARSED_BYTES: usize = 512 << 20;
 
+/// The most lines of one vmmap report read: four times the region rows the parsed-data
+/// budget holds (each row is a line; the header, legend and tables add a few hundred). A
+/// report with more is not used (it would only cost time: blank lines keep nothing).
+pub const VMMAP_LINES: usize = 1 << 20;
+
 /// The most warnings kept for one vmmap report (each becomes an error row naming the file);
 /// the others are counted in one last warning.
 pub const VMMAP_WARNINGS: usize = 10_000;

@@ -297,7 +297,10 @@ pub(crate) fn parse_region_row(
     let Some((start, end)) = split_range(range_token.text) else {
         let t = range_token.text;
         let why = if t.len() > 16 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-            format!("address range {} has no `-` between START and END", shown(t))
+            format!(
+                "address range {} has no `-` between START and END",
+                shown(t)
+            )
         } else {
             format!("{} before `[` is not a START-END address range", shown(t))
         };
@@ -531,7 +534,10 @@ mod tests {
             let Some((start, end)) = split_range(range_token.text) else {
                 let t = range_token.text;
                 let why = if t.len() > 16 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    format!("address range {} has no `-` between START and END", shown(t))
+                    format!(
+                        "address range {} has no `-` between START and END",
+                        shown(t)
+                    )
                 } else {
                     format!("{} before `[` is not a START-END address range", shown(t))
                 };

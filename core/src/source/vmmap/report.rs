@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::budget::Count;
+use super::budget::{Count, Heap};
 use super::error::{VmmapError, Warning};
 use super::header::{Header, page_size_value};
 use super::regions::{RegionHeader, RegionSection, RowOutcome, VmmapRegion, parse_region_row};
@@ -11,8 +11,8 @@ use super::table::{
     TableKind, TableLayout, header_has_pages, header_kind, is_rule, looks_like_row, parse_row,
 };
 use super::tokens::{Lines, shown, trim};
-use crate::source::limits::{VMMAP_LINE_BYTES, VMMAP_PARSED_BYTES, VMMAP_WARNINGS};
 use super::zones::ZoneRow;
+use crate::source::limits::{VMMAP_LINE_BYTES, VMMAP_LINES, VMMAP_PARSED_BYTES, VMMAP_WARNINGS};
 
 /// The page size assumed for a `-pages` report that does not print its own.
 const DEFAULT_PAGE_SIZE: u64 = 4096;
@@ -73,6 +73,14 @@ pub fn parse(text: &[u8]) -> Result<VmmapReport, VmmapError> {
 /// budget, and nothing of the report is returned.
 pub fn parse_within(text: &[u8], budget: usize) -> Result<VmmapReport, VmmapError> {
     let scan = Scan::new(text);
+    if scan.too_long {
+        return Err(VmmapError {
+            line: VMMAP_LINES + 1,
+            message: format!(
+                "the report has more than {VMMAP_LINES} lines (vmpipe's limit): not read"
+            ),
+        });
+    }
     if scan.blank {
         return Err(VmmapError {
             line: 1,
@@ -107,6 +115,8 @@ pub fn parse_within(text: &[u8], budget: usize) -> Result<VmmapReport, VmmapErro
 struct Scan {
     /// Every line is blank.
     blank: bool,
+    /// The input has more than [`VMMAP_LINES`] lines (the scan stopped there).
+    too_long: bool,
     /// The 1-based line of the first invalid UTF-8.
     first_invalid: Option<usize>,
     /// The first valid `VM page size:` value.
@@ -119,11 +129,16 @@ impl Scan {
     fn new(input: &[u8]) -> Scan {
         let mut scan = Scan {
             blank: true,
+            too_long: false,
             first_invalid: None,
             page_size: None,
             pages_header: None,
         };
         for (i, l) in Lines::new(input).enumerate() {
+            if i == VMMAP_LINES {
+                scan.too_long = true;
+                break;
+            }
             let t = trim(&l.text);
             if t.is_empty() {
                 if l.invalid && scan.first_invalid.is_none() {
@@ -254,6 +269,19 @@ impl<'a> Parser<'a> {
         self.report.warnings.push(Warning::new(line, message));
     }
 
+    /// As [`Parser::warn`], but the message is not even made once [`VMMAP_WARNINGS`] are
+    /// kept (the warning is only counted).
+    fn warn_with(&mut self, line: usize, message: impl FnOnce() -> String) {
+        if self.report.warnings.len() >= VMMAP_WARNINGS {
+            if self.dropped == 0 {
+                self.first_dropped = line;
+            }
+            self.dropped += 1;
+        } else {
+            self.warn(line, message());
+        }
+    }
+
     /// After line `i`: keeps at most [`VMMAP_WARNINGS`] warnings, and fails once the report
     /// holds more than the budget.
     fn account(&mut self, i: usize) -> Result<(), VmmapError> {
@@ -303,11 +331,17 @@ impl<'a> Parser<'a> {
         let mut fits = vec![true; candidates.len()];
         let mut differs = false;
         let mut first = None;
+        // The rows alone over the budget: the parse fails there whatever their units.
+        let mut rows_cost = 0usize;
         for (i, l) in Lines::new(input).enumerate() {
             let l = &*l.text;
             if let RowOutcome::Row(r, _) =
                 parse_region_row(i + 1, l, None, None, RegionSection::Unknown)
             {
+                rows_cost += std::mem::size_of::<VmmapRegion>() + r.heap();
+                if rows_cost > self.budget {
+                    return;
+                }
                 let bare = l
                     .split_once('[')
                     .and_then(|(_, rest)| rest.split_once(']'))
@@ -492,7 +526,10 @@ impl<'a> Parser<'a> {
             self.flush_pending();
             self.warn(
                 i + 1,
-                format!("{}: lines were cut from the report here (snipped)", shown(t)),
+                format!(
+                    "{}: lines were cut from the report here (snipped)",
+                    shown(t)
+                ),
             );
             return;
         }
@@ -541,7 +578,7 @@ impl<'a> Parser<'a> {
         match parse_region_row(i + 1, text, self.region_header.as_ref(), page_size, section) {
             RowOutcome::NotARow => return false,
             RowOutcome::Bad(why) => {
-                self.warn(i + 1, format!("region row skipped: {why}"));
+                self.warn_with(i + 1, || format!("region row skipped: {why}"));
             }
             RowOutcome::Row(region, remarks) => {
                 for r in remarks {
@@ -621,12 +658,16 @@ impl<'a> Parser<'a> {
         let mut row = match parse_row(text, &table.layout, page_size) {
             Ok(row) => row,
             Err(why) => {
-                let message = if is_snip_marker(t) {
-                    format!("{}: lines were cut from the report here (snipped)", shown(t))
-                } else {
-                    format!("table row skipped ({why}): {}", shown(t))
-                };
-                self.warn(i + 1, message);
+                self.warn_with(i + 1, || {
+                    if is_snip_marker(t) {
+                        format!(
+                            "{}: lines were cut from the report here (snipped)",
+                            shown(t)
+                        )
+                    } else {
+                        format!("table row skipped ({why}): {}", shown(t))
+                    }
+                });
                 return true;
             }
         };
@@ -664,9 +705,9 @@ impl<'a> Parser<'a> {
                     self.warn(
                         i + 1,
                         format!(
-                                "unexpected text after the values (annotation?): {}",
-                                shown(note)
-                            ),
+                            "unexpected text after the values (annotation?): {}",
+                            shown(note)
+                        ),
                     );
                 }
                 let zone = ZoneRow::from_table(i + 1, row);
@@ -726,7 +767,7 @@ impl<'a> Parser<'a> {
         if self.preamble && self.section == Section::None {
             self.report.header.notes.push(t.to_string());
         } else {
-            self.warn(i + 1, format!("unrecognised line skipped: {}", shown(t)));
+            self.warn_with(i + 1, || format!("unrecognised line skipped: {}", shown(t)));
         }
     }
 

@@ -671,7 +671,8 @@ mod tests {
         let row = parse_row(
             "GFXMallocZone_0x10c554000             0K          0         0K",
             &l,
-            4096)
+            4096,
+        )
         .unwrap();
         assert_eq!(row.percent(PctFull), None);
         assert_eq!(row.count(AllocationCount), Some(0));
@@ -679,7 +680,8 @@ mod tests {
         let row = parse_row(
             "TOTAL                              36.0M       7081       634K      1%",
             &l,
-            4096)
+            4096,
+        )
         .unwrap();
         assert_eq!(row.percent(PctFull), Some(1.0));
         // Not under the rule and a column short: kept, with a remark.
