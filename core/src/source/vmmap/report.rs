@@ -103,7 +103,7 @@ pub fn parse_within(text: &[u8], budget: usize) -> Result<VmmapReport, VmmapErro
                 format!("line longer than {VMMAP_LINE_BYTES} bytes: the rest of it is not read"),
             );
         }
-        parser.line(i, &line.text);
+        parser.line(i, line.text);
         parser.account(i)?;
         i += 1;
     }
@@ -400,8 +400,8 @@ impl<'a> Parser<'a> {
             )
     }
 
-    fn line(&mut self, i: usize, line: &Cow<'a, str>) {
-        let text: &str = line;
+    fn line(&mut self, i: usize, line: Cow<'a, str>) {
+        let text: &str = &line;
         let t = trim(text);
         if self.mode == Mode::Pre {
             if !self.is_anchor(i, text) {
@@ -453,8 +453,8 @@ impl<'a> Parser<'a> {
         true
     }
 
-    fn body_line(&mut self, i: usize, line: &Cow<'a, str>) {
-        let text: &str = line;
+    fn body_line(&mut self, i: usize, line: Cow<'a, str>) {
+        let text: &str = &line;
         let t = trim(text);
         if t.starts_with("Process:") {
             self.warn(
@@ -533,7 +533,7 @@ impl<'a> Parser<'a> {
             );
             return;
         }
-        self.pending.push((i, line.clone()));
+        self.pending.push((i, line));
         if self.pending.len() > 2 {
             let (oldest, text) = self.pending.remove(0);
             self.drop_pending_line(oldest, &text);
