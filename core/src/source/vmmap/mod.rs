@@ -58,6 +58,14 @@
 //! [`parse`] returns a [`VmmapError`] (with the line, displayed as `line N: message`) only
 //! when the input is empty or nothing in it is shaped like a vmmap report (no `Process:`
 //! header, no `Virtual Memory Map` line, no `====` section, no region row, no table).
+//! It also returns one, naming the line, when the report has more than
+//! [`VMMAP_LINES`](crate::source::limits::VMMAP_LINES) lines or what it parses to would hold
+//! more than [`VMMAP_PARSED_BYTES`](crate::source::limits::VMMAP_PARSED_BYTES)
+//! ([`VmmapReport::kept_bytes`]; [`parse_within`] takes another budget). The input is read a
+//! line at a time, nothing is kept per line, a line is read up to
+//! [`VMMAP_LINE_BYTES`](crate::source::limits::VMMAP_LINE_BYTES) (a warning says it was
+//! cut), messages quote at most 80 characters of the input, and at most
+//! [`VMMAP_WARNINGS`](crate::source::limits::VMMAP_WARNINGS) warnings are kept.
 //!
 //! # Totals and counts
 //!
