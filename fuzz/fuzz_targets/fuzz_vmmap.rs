@@ -1,11 +1,15 @@
 //! macOS `vmmap` reports: the report parser, then (through a file, as `vmpipe` reads one) the
-//! vmmap-report source that turns a parsed report into a process and its regions.
+//! vmmap-report source that turns a parsed report into a process and its regions. The
+//! parsed report must hold at most its budget, and at most a fixed multiple of its input
+//! (the worst shapes found: a blank line inside a table makes a 100-byte warning, `A 1` a
+//! 185-byte table row; 256 per byte leaves room for vectors' doubling).
 #![no_main]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use vmpipe::source::limits::{VMMAP_LINE_BYTES, VMMAP_PARSED_BYTES};
 use vmpipe::source::vmmap;
 use vmpipe::source::vmmap_reports::VmmapReports;
 use vmpipe::source::{Selection, Source};
@@ -25,6 +29,16 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
+    let kept = report.kept_bytes();
+    assert!(
+        kept <= VMMAP_PARSED_BYTES + 4 * VMMAP_LINE_BYTES,
+        "{kept} bytes kept, over the budget"
+    );
+    assert!(
+        kept <= 256 * data.len() + (64 << 10),
+        "{kept} bytes kept of a {}-byte input",
+        data.len()
+    );
     for w in &report.warnings {
         let _ = w.to_string();
     }

@@ -13,6 +13,12 @@
 //! place among the files read; two reports of the same pid are refused. A report that cannot
 //! be parsed becomes a `partial` process named after its file, with an error row naming the
 //! line; each parser warning (a snipped report, a skipped row) becomes a `warning` error row.
+//!
+//! What is read is bounded (see [`crate::source::limits`]): a report larger than
+//! [`VMMAP_REPORT_BYTES`], or whose parsed data would hold more than
+//! [`VMMAP_PARSED_BYTES`](crate::source::limits::VMMAP_PARSED_BYTES), is not used and becomes
+//! such a `partial` process with an error naming the file and the limit; so is every report
+//! past [`VMMAP_RUN_PARSED_BYTES`] held by the reports before it. The other reports are read.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -22,6 +28,7 @@ use std::sync::Arc;
 use rustix::fs::FileType;
 use thiserror::Error;
 
+use super::limits::{VMMAP_REPORT_BYTES, VMMAP_RUN_PARSED_BYTES};
 use super::vmmap::{self, VmmapReport};
 use super::{Collected, ErrorRow, Selection, Source, SourceError};
 use crate::fsat::{self, Input, LinkRule};
@@ -29,8 +36,6 @@ use crate::model::{Perms, ProcessStatus, Region, RegionKind, Reported, Usage, Us
 
 /// The first pid given to reports that have none.
 pub const NO_PID_BASE: u32 = 4_000_000_000;
-/// The largest report read.
-const MAX_REPORT: u64 = 1 << 30;
 
 /// Why the reports could not be read.
 #[derive(Debug, Error)]
@@ -58,14 +63,14 @@ pub enum ReportsError {
     #[error(transparent)]
     Open(#[from] fsat::ResolveError),
     /// A report too large to read.
-    #[error("{0}: larger than vmpipe reads ({MAX_REPORT} bytes)")]
+    #[error("{0}: larger than vmpipe reads of one report ({VMMAP_REPORT_BYTES} bytes)")]
     TooLarge(PathBuf),
 }
 
-/// One report file: parsed, or why not.
+/// One report file: parsed, or why not (a message to follow the file name).
 struct Loaded {
     file: PathBuf,
-    report: Result<Arc<VmmapReport>, vmmap::VmmapError>,
+    report: Result<Arc<VmmapReport>, String>,
 }
 
 /// vmmap reports, indexed by pid.
@@ -75,7 +80,7 @@ pub struct VmmapReports {
     selection: Selection,
 }
 
-/// Reads one opened report, at most [`MAX_REPORT`] bytes (counted as read, whatever the
+/// Reads one opened report, at most [`VMMAP_REPORT_BYTES`] bytes (counted as read, whatever the
 /// file's size says).
 fn read(path: &Path, file: std::fs::File) -> Result<Vec<u8>, ReportsError> {
     use std::io::Read;
@@ -84,14 +89,14 @@ fn read(path: &Path, file: std::fs::File) -> Result<Vec<u8>, ReportsError> {
         source,
     };
     // Too large already: refused before reading any of it.
-    if file.metadata().map_err(io)?.len() > MAX_REPORT {
+    if file.metadata().map_err(io)?.len() > VMMAP_REPORT_BYTES {
         return Err(ReportsError::TooLarge(path.to_path_buf()));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_REPORT + 1)
+    file.take(VMMAP_REPORT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;
-    if bytes.len() as u64 > MAX_REPORT {
+    if bytes.len() as u64 > VMMAP_REPORT_BYTES {
         return Err(ReportsError::TooLarge(path.to_path_buf()));
     }
     Ok(bytes)
@@ -170,10 +175,32 @@ impl VmmapReports {
     /// following links).
     pub fn open(path: &Path, selection: Selection) -> Result<VmmapReports, ReportsError> {
         let mut by_pid: BTreeMap<u32, Loaded> = BTreeMap::new();
+        let mut held = 0usize;
         for (n, opened) in files(path)?.enumerate() {
             let (file, f) = opened?;
-            let bytes = read(&file, f)?;
-            let report = vmmap::parse(&bytes).map(Arc::new);
+            let report = match read(&file, f) {
+                Ok(bytes) => vmmap::parse(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| {
+                        let kept = r.kept_bytes();
+                        if held.saturating_add(kept) > VMMAP_RUN_PARSED_BYTES {
+                            return Err(format!(
+                                "not read: with it, the reports read would hold more than \
+                                 {VMMAP_RUN_PARSED_BYTES} bytes parsed (vmpipe's budget for \
+                                 the reports of one run, {} MiB); analyse fewer at once",
+                                VMMAP_RUN_PARSED_BYTES >> 20
+                            ));
+                        }
+                        held += kept;
+                        Ok(Arc::new(r))
+                    }),
+                Err(ReportsError::TooLarge(_)) => Err(format!(
+                    "larger than vmpipe reads of one report ({VMMAP_REPORT_BYTES} bytes, {} \
+                     MiB): not read",
+                    VMMAP_REPORT_BYTES >> 20
+                )),
+                Err(e) => return Err(e),
+            };
             let pid = match &report {
                 Ok(r) => r.header.pid,
                 Err(_) => None,

@@ -3,7 +3,7 @@
 
 use super::error::Warning;
 use super::size::parse_size;
-use super::tokens::trim;
+use super::tokens::{shown, trim};
 
 /// What the report says about the process and about itself. Every field is `None` when the
 /// report does not say (format 2.2 reports have no header block; `-summary` reports have no
@@ -74,7 +74,10 @@ impl Header {
                 let Some(bytes) = parse_size(value) else {
                     warnings.push(Warning::new(
                         line,
-                        format!("`{key}:` value {value:?} is not a size; kept under `other`"),
+                        format!(
+                            "`{key}:` value {} is not a size; kept under `other`",
+                            shown(value)
+                        ),
                     ));
                     self.other.push((key.to_string(), value.to_string()));
                     return;
@@ -115,7 +118,10 @@ impl Header {
         if pid.is_none() {
             warnings.push(Warning::new(
                 line,
-                format!("`Virtual Memory Map of process` has no pid: {rest:?}"),
+                format!(
+                    "`Virtual Memory Map of process` has no pid: {}",
+                    shown(rest)
+                ),
             ));
         }
         match (self.pid, pid) {
@@ -131,7 +137,11 @@ impl Header {
                 None => self.process = Some(name.to_string()),
                 Some(p) if p != name => warnings.push(Warning::new(
                     line,
-                    format!("the map is of {name:?} but `Process:` says {p:?}"),
+                    format!(
+                        "the map is of {} but `Process:` says {}",
+                        shown(name),
+                        shown(p)
+                    ),
                 )),
                 Some(_) => {}
             }
@@ -178,7 +188,10 @@ impl Header {
             ),
             None => warnings.push(Warning::new(
                 line,
-                format!("`VM page size:` value {value:?} is not a number of bytes"),
+                format!(
+                    "`VM page size:` value {} is not a number of bytes",
+                    shown(value)
+                ),
             )),
         }
     }

@@ -58,6 +58,14 @@
 //! [`parse`] returns a [`VmmapError`] (with the line, displayed as `line N: message`) only
 //! when the input is empty or nothing in it is shaped like a vmmap report (no `Process:`
 //! header, no `Virtual Memory Map` line, no `====` section, no region row, no table).
+//! It also returns one, naming the line, when the report has more than
+//! [`VMMAP_LINES`](crate::source::limits::VMMAP_LINES) lines or what it parses to would hold
+//! more than [`VMMAP_PARSED_BYTES`](crate::source::limits::VMMAP_PARSED_BYTES)
+//! ([`VmmapReport::kept_bytes`]; [`parse_within`] takes another budget). The input is read a
+//! line at a time, nothing is kept per line, a line is read up to
+//! [`VMMAP_LINE_BYTES`](crate::source::limits::VMMAP_LINE_BYTES) (a warning says it was
+//! cut), messages quote at most 80 characters of the input, and at most
+//! [`VMMAP_WARNINGS`](crate::source::limits::VMMAP_WARNINGS) warnings are kept.
 //!
 //! # Totals and counts
 //!
@@ -66,6 +74,7 @@
 //! listed (on macOS 10.13 each type's count is one more than its rows, while `TOTAL`
 //! counts the rows). The parser reports what is printed and does not reconcile the two.
 
+mod budget;
 mod error;
 mod header;
 mod regions;
@@ -79,7 +88,7 @@ mod zones;
 pub use error::{VmmapError, Warning};
 pub use header::Header;
 pub use regions::{RegionSection, VmmapRegion};
-pub use report::{VmmapReport, parse};
+pub use report::{VmmapReport, parse, parse_within};
 pub use size::{parse_size, parse_size_in};
 pub use summary::SummaryRow;
 pub use zones::ZoneRow;

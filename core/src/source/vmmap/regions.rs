@@ -13,7 +13,13 @@
 //! about shifted rows and annotations.
 
 use super::size::parse_size_token;
-use super::tokens::{Token, column, starts_with_token, tokens, tokens_from, trim, trim_start};
+use super::tokens::{
+    Token, column, shown, starts_with_token, tokens, tokens_from, trim, trim_start,
+};
+
+/// The most columns a region column header may name inside `[ … ]` (vmmap's name up to
+/// four); a line with more is not a column header.
+const MAX_REGION_COLUMNS: usize = 16;
 
 /// Which region section of the report a row is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,11 +118,11 @@ impl RegionHeader {
         }
         let open = text.find('[')?;
         let close = open + text.get(open..)?.find(']')?;
-        let columns = text
-            .get(open + 1..close)?
-            .split_whitespace()
-            .map(RegionColumn::from_label)
-            .collect();
+        let labels = text.get(open + 1..close)?.split_whitespace();
+        if labels.clone().nth(MAX_REGION_COLUMNS).is_some() {
+            return None;
+        }
+        let columns = labels.map(RegionColumn::from_label).collect();
         let shrmod_to_detail = match (text.find("SHRMOD"), text.find("REGION DETAIL")) {
             (Some(s), Some(d)) => Some((column(text, s), column(text, d))),
             _ => None,
@@ -291,9 +297,12 @@ pub(crate) fn parse_region_row(
     let Some((start, end)) = split_range(range_token.text) else {
         let t = range_token.text;
         let why = if t.len() > 16 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-            format!("address range {t:?} has no `-` between START and END")
+            format!(
+                "address range {} has no `-` between START and END",
+                shown(t)
+            )
         } else {
-            format!("{t:?} before `[` is not a START-END address range")
+            format!("{} before `[` is not a START-END address range", shown(t))
         };
         return RowOutcome::Bad(why);
     };
@@ -359,7 +368,7 @@ pub(crate) fn parse_region_row(
     let cells = first_cells.iter().copied().take(count).chain(more_cells);
     for (cell, col) in cells.zip(columns) {
         let Some(size) = parse_size_token(cell, page_size) else {
-            return RowOutcome::Bad(format!("{cell:?} in `[ … ]` is not a size"));
+            return RowOutcome::Bad(format!("{} in `[ … ]` is not a size", shown(cell)));
         };
         match col {
             RegionColumn::VSize => {
@@ -387,8 +396,8 @@ pub(crate) fn parse_region_row(
         .and_then(|(a, b)| Some((protection(a)?, protection(b)?)));
     let Some((prot, max_prot)) = prot else {
         return RowOutcome::Bad(format!(
-            "protection {:?} is not PRT/MAX like r-x/rwx",
-            prt.text
+            "protection {} is not PRT/MAX like r-x/rwx",
+            shown(prt.text)
         ));
     };
     region.prot = prot;
@@ -438,8 +447,8 @@ pub(crate) fn parse_region_row(
             let expected = hd as i64 - hs as i64;
             if gap != expected {
                 remarks.push(format!(
-                    "REGION DETAIL {:?} starts {:+} column(s) off its column (annotation or edit?)",
-                    region.detail,
+                    "REGION DETAIL {} starts {:+} column(s) off its column (annotation or edit?)",
+                    shown(&region.detail),
                     gap - expected
                 ));
             }
@@ -525,9 +534,12 @@ mod tests {
             let Some((start, end)) = split_range(range_token.text) else {
                 let t = range_token.text;
                 let why = if t.len() > 16 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    format!("address range {t:?} has no `-` between START and END")
+                    format!(
+                        "address range {} has no `-` between START and END",
+                        shown(t)
+                    )
                 } else {
-                    format!("{t:?} before `[` is not a START-END address range")
+                    format!("{} before `[` is not a START-END address range", shown(t))
                 };
                 return RowOutcome::Bad(why);
             };
@@ -583,7 +595,7 @@ mod tests {
             let mut vsize_tolerance = 0;
             for (cell, col) in cells.iter().zip(&columns) {
                 let Some(size) = parse_size_token(cell, page_size) else {
-                    return RowOutcome::Bad(format!("{cell:?} in `[ … ]` is not a size"));
+                    return RowOutcome::Bad(format!("{} in `[ … ]` is not a size", shown(cell)));
                 };
                 match col {
                     RegionColumn::VSize => {
@@ -608,8 +620,8 @@ mod tests {
                 .and_then(|(a, b)| Some((protection(a)?, protection(b)?)));
             let Some((prot, max_prot)) = prot else {
                 return RowOutcome::Bad(format!(
-                    "protection {:?} is not PRT/MAX like r-x/rwx",
-                    prt.text
+                    "protection {} is not PRT/MAX like r-x/rwx",
+                    shown(prt.text)
                 ));
             };
             region.prot = prot;
@@ -649,8 +661,8 @@ mod tests {
                     let expected = hd as i64 - hs as i64;
                     if gap != expected {
                         remarks.push(format!(
-                        "REGION DETAIL {:?} starts {:+} column(s) off its column (annotation or edit?)",
-                        region.detail,
+                        "REGION DETAIL {} starts {:+} column(s) off its column (annotation or edit?)",
+                        shown(&region.detail),
                         gap - expected
                     ));
                     }

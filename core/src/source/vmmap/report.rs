@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use super::budget::{Count, Heap};
 use super::error::{VmmapError, Warning};
 use super::header::{Header, page_size_value};
 use super::regions::{RegionHeader, RegionSection, RowOutcome, VmmapRegion, parse_region_row};
@@ -9,8 +10,9 @@ use super::summary::{KNOWN_NOTES, SummaryRow};
 use super::table::{
     TableKind, TableLayout, header_has_pages, header_kind, is_rule, looks_like_row, parse_row,
 };
-use super::tokens::{Token, split_lines, trim};
+use super::tokens::{Lines, shown, trim};
 use super::zones::ZoneRow;
+use crate::source::limits::{VMMAP_LINE_BYTES, VMMAP_LINES, VMMAP_PARSED_BYTES, VMMAP_WARNINGS};
 
 /// The page size assumed for a `-pages` report that does not print its own.
 const DEFAULT_PAGE_SIZE: u64 = 4096;
@@ -47,32 +49,116 @@ pub struct VmmapReport {
     pub page_units: bool,
 }
 
-/// Parses a vmmap report. See the [module documentation](super) for what is read, what is a
-/// warning and what is an error. Never panics, whatever the input.
+/// Parses a vmmap report within vmpipe's budget for one report
+/// ([`VMMAP_PARSED_BYTES`]). See the [module documentation](super) for what is read, what is
+/// a warning and what is an error. Never panics, whatever the input.
 ///
 /// # Errors
 ///
-/// [`VmmapError`] when the input is empty or nothing in it is shaped like a vmmap report.
+/// [`VmmapError`] when the input is empty, nothing in it is shaped like a vmmap report, or
+/// what it parses to would hold more than the budget (see [`parse_within`]).
 pub fn parse(text: &[u8]) -> Result<VmmapReport, VmmapError> {
-    let (lines, invalid_utf8) = split_lines(text);
-    if lines.iter().all(|l| trim(l).is_empty()) {
+    parse_within(text, VMMAP_PARSED_BYTES)
+}
+
+/// Parses a vmmap report, holding at most `budget` bytes of parsed data
+/// ([`VmmapReport::kept_bytes`]) past one row's worth. The input is read a line at a time,
+/// and nothing is kept per line beyond what the report itself holds; a line longer than
+/// [`VMMAP_LINE_BYTES`] is read up to there (with a warning), and at most [`VMMAP_WARNINGS`]
+/// warnings are kept (one more says how many were not).
+///
+/// # Errors
+///
+/// As [`parse`]; over the budget, the error names the line where it was crossed and the
+/// budget, and nothing of the report is returned.
+pub fn parse_within(text: &[u8], budget: usize) -> Result<VmmapReport, VmmapError> {
+    let scan = Scan::new(text);
+    if scan.too_long {
+        return Err(VmmapError {
+            line: VMMAP_LINES + 1,
+            message: format!(
+                "the report has more than {VMMAP_LINES} lines (vmpipe's limit): not read"
+            ),
+        });
+    }
+    if scan.blank {
         return Err(VmmapError {
             line: 1,
             message: "empty input: not a vmmap report".into(),
         });
     }
-    let mut parser = Parser::new(&lines);
-    if let Some(line) = invalid_utf8 {
+    let mut parser = Parser::new(text, budget);
+    if let Some(line) = scan.first_invalid {
         parser.warn(line, "invalid UTF-8 (replaced by U+FFFD)");
     }
-    parser.prescan();
-    for i in 0..lines.len() {
-        if parser.mode == Mode::Stopped {
-            break;
+    parser.prescan(text, &scan);
+    let mut lines = Lines::new(text);
+    let mut i = 0;
+    while parser.mode != Mode::Stopped {
+        let Some(line) = lines.next() else { break };
+        parser.lookahead = lines.clone();
+        if line.cut {
+            parser.warn(
+                i + 1,
+                format!("line longer than {VMMAP_LINE_BYTES} bytes: the rest of it is not read"),
+            );
         }
-        parser.line(i);
+        parser.line(i, line.text);
+        parser.account(i)?;
+        i += 1;
     }
+    parser.line_count = i + lines.count();
     parser.finish()
+}
+
+/// What one pass over the input finds before it is parsed.
+struct Scan {
+    /// Every line is blank.
+    blank: bool,
+    /// The input has more than [`VMMAP_LINES`] lines (the scan stopped there).
+    too_long: bool,
+    /// The 1-based line of the first invalid UTF-8.
+    first_invalid: Option<usize>,
+    /// The first valid `VM page size:` value.
+    page_size: Option<u64>,
+    /// The 0-based line of the first table header with a `PAGES` column.
+    pages_header: Option<usize>,
+}
+
+impl Scan {
+    fn new(input: &[u8]) -> Scan {
+        let mut scan = Scan {
+            blank: true,
+            too_long: false,
+            first_invalid: None,
+            page_size: None,
+            pages_header: None,
+        };
+        for (i, l) in Lines::new(input).enumerate() {
+            if i == VMMAP_LINES {
+                scan.too_long = true;
+                break;
+            }
+            let t = trim(&l.text);
+            if t.is_empty() {
+                if l.invalid && scan.first_invalid.is_none() {
+                    scan.first_invalid = Some(i + 1);
+                }
+                continue;
+            }
+            scan.blank = false;
+            if l.invalid && scan.first_invalid.is_none() {
+                scan.first_invalid = Some(i + 1);
+            }
+            if scan.page_size.is_none() {
+                scan.page_size = t.strip_prefix("VM page size:").and_then(page_size_value);
+            }
+            if scan.pages_header.is_none() && header_has_pages(&l.text) {
+                scan.pages_header = Some(i);
+            }
+        }
+        scan
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,25 +191,34 @@ struct OpenTable {
 }
 
 struct Parser<'a> {
-    lines: &'a [Cow<'a, str>],
+    /// The lines after the current one (for looking ahead).
+    lookahead: Lines<'a>,
+    /// How many lines the input has (known at the end).
+    line_count: usize,
     report: VmmapReport,
+    /// What `report` holds so far, and the most it may.
+    count: Count,
+    budget: usize,
+    /// Warnings not kept (past [`VMMAP_WARNINGS`]), and the line of the first of them.
+    dropped: usize,
+    first_dropped: usize,
     mode: Mode,
     section: Section,
     /// Still between the header block and the first section, table or region row.
     preamble: bool,
     region_header: Option<RegionHeader>,
-    /// Unrecognised lines (0-based) waiting for a `=====` rule that makes them a table header.
-    pending: Vec<usize>,
+    /// Unrecognised lines (0-based, with their text) waiting for a `=====` rule that makes
+    /// them a table header; at most three.
+    pending: Vec<(usize, Cow<'a, str>)>,
     table: Option<OpenTable>,
     /// Page size for page counts (`-pages`): `Some` for region rows only in a pages report.
     page_size: u64,
     saw_region_section: bool,
     saw_summary_table: bool,
-    /// For each line, the next non-blank line after it (computed once: a table's blank
-    /// lines look ahead without rescanning).
-    next_nonblank: Vec<Option<usize>>,
-    /// Scratch space for a table row's tokens, reused from row to row.
-    tokens: Vec<Token<'a>>,
+    /// For the blank lines before line `.0` (0-based; `usize::MAX`: the end of the input):
+    /// whether the next non-blank line looks like more rows of a table (found once for a
+    /// run of blank lines, so that they do not each scan ahead).
+    more_rows_before: Option<(usize, bool)>,
 }
 
 fn is_section_header(t: &str) -> bool {
@@ -131,15 +226,16 @@ fn is_section_header(t: &str) -> bool {
 }
 
 fn is_snip_marker(t: &str) -> bool {
-    let lower = t.to_ascii_lowercase();
     t.starts_with("...")
         || t.starts_with('…')
         || t.starts_with("[...")
         || t.starts_with("<...")
-        || (lower.len() <= 40
-            && ["snip", "truncated", "omitted", "cut here"]
+        || (t.len() <= 40 && {
+            let lower = t.to_ascii_lowercase();
+            ["snip", "truncated", "omitted", "cut here"]
                 .iter()
-                .any(|w| lower.contains(w)))
+                .any(|w| lower.contains(w))
+        })
 }
 
 fn is_total_name(name: &str) -> bool {
@@ -147,10 +243,15 @@ fn is_total_name(name: &str) -> bool {
 }
 
 impl<'a> Parser<'a> {
-    fn new(lines: &'a [Cow<'a, str>]) -> Parser<'a> {
+    fn new(input: &'a [u8], budget: usize) -> Parser<'a> {
         Parser {
-            lines,
+            lookahead: Lines::new(input),
+            line_count: 0,
             report: VmmapReport::default(),
+            count: Count::default(),
+            budget,
+            dropped: 0,
+            first_dropped: 0,
             mode: Mode::Pre,
             section: Section::None,
             preamble: true,
@@ -160,39 +261,57 @@ impl<'a> Parser<'a> {
             page_size: DEFAULT_PAGE_SIZE,
             saw_region_section: false,
             saw_summary_table: false,
-            next_nonblank: {
-                let mut next = vec![None; lines.len()];
-                let mut after = None;
-                for (i, l) in lines.iter().enumerate().rev() {
-                    if let Some(slot) = next.get_mut(i) {
-                        *slot = after;
-                    }
-                    if !trim(l).is_empty() {
-                        after = Some(i);
-                    }
-                }
-                next
-            },
-            tokens: Vec::new(),
+            more_rows_before: None,
         }
-    }
-
-    fn text(&self, i: usize) -> &'a str {
-        self.lines.get(i).map_or("", |l| &**l)
     }
 
     fn warn(&mut self, line: usize, message: impl Into<String>) {
         self.report.warnings.push(Warning::new(line, message));
     }
 
+    /// As [`Parser::warn`], but the message is not even made once [`VMMAP_WARNINGS`] are
+    /// kept (the warning is only counted).
+    fn warn_with(&mut self, line: usize, message: impl FnOnce() -> String) {
+        if self.report.warnings.len() >= VMMAP_WARNINGS {
+            if self.dropped == 0 {
+                self.first_dropped = line;
+            }
+            self.dropped += 1;
+        } else {
+            self.warn(line, message());
+        }
+    }
+
+    /// After line `i`: keeps at most [`VMMAP_WARNINGS`] warnings, and fails once the report
+    /// holds more than the budget.
+    fn account(&mut self, i: usize) -> Result<(), VmmapError> {
+        let warnings = &mut self.report.warnings;
+        if warnings.len() > VMMAP_WARNINGS {
+            if self.dropped == 0 {
+                self.first_dropped = warnings.get(VMMAP_WARNINGS).map_or(i + 1, |w| w.line);
+            }
+            self.dropped += warnings.len() - VMMAP_WARNINGS;
+            warnings.truncate(VMMAP_WARNINGS);
+        }
+        let held = self.count.total(&self.report);
+        if held > self.budget {
+            return Err(VmmapError {
+                line: i + 1,
+                message: format!(
+                    "the report holds more than {} bytes parsed by this line (vmpipe's budget \
+                     for one report, {} MiB): not read",
+                    self.budget,
+                    self.budget >> 20
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Finds out, before reading rows, whether sizes are page counts and the page size.
-    fn prescan(&mut self) {
-        let header_page_size = self.lines.iter().find_map(|l| {
-            let v = trim(l).strip_prefix("VM page size:")?;
-            page_size_value(v)
-        });
-        let marker = self.lines.iter().position(|l| header_has_pages(l));
-        if let Some(i) = marker {
+    fn prescan(&mut self, input: &[u8], scan: &Scan) {
+        let header_page_size = scan.page_size;
+        if let Some(i) = scan.pages_header {
             self.report.page_units = true;
             match header_page_size {
                 Some(ps) => self.page_size = ps,
@@ -208,11 +327,21 @@ impl<'a> Parser<'a> {
         }
         // No PAGES header (a region list cut before its Summary): page counts show as bare
         // numbers that are a page size too small for their address range in every row.
-        let mut rows = Vec::new();
-        for (i, l) in self.lines.iter().enumerate() {
+        let candidates: Vec<u64> = header_page_size.into_iter().chain([4096, 16384]).collect();
+        let mut fits = vec![true; candidates.len()];
+        let mut differs = false;
+        let mut first = None;
+        // The rows alone over the budget: the parse fails there whatever their units.
+        let mut rows_cost = 0usize;
+        for (i, l) in Lines::new(input).enumerate() {
+            let l = &*l.text;
             if let RowOutcome::Row(r, _) =
                 parse_region_row(i + 1, l, None, None, RegionSection::Unknown)
             {
+                rows_cost += std::mem::size_of::<VmmapRegion>() + r.heap();
+                if rows_cost > self.budget {
+                    return;
+                }
                 let bare = l
                     .split_once('[')
                     .and_then(|(_, rest)| rest.split_once(']'))
@@ -224,18 +353,19 @@ impl<'a> Parser<'a> {
                 if !bare {
                     return;
                 }
-                rows.push((i, r.vsize.unwrap_or(0), r.size()));
+                first.get_or_insert(i);
+                let (v, size) = (r.vsize.unwrap_or(0), r.size());
+                differs = differs || v != size;
+                for (fit, &ps) in fits.iter_mut().zip(&candidates) {
+                    *fit = *fit && v.checked_mul(ps) == Some(size);
+                }
             }
         }
-        let Some(&(first, _, _)) = rows.first() else {
+        let Some(first) = first else {
             return;
         };
-        let candidates = header_page_size.into_iter().chain([4096, 16384]);
-        for ps in candidates {
-            let fits = rows
-                .iter()
-                .all(|&(_, v, size)| v.checked_mul(ps) == Some(size));
-            if fits && rows.iter().any(|&(_, v, size)| v != size) {
+        for (&fit, &ps) in fits.iter().zip(&candidates) {
+            if fit && differs {
                 self.report.page_units = true;
                 self.page_size = ps;
                 self.warn(
@@ -251,26 +381,30 @@ impl<'a> Parser<'a> {
     }
 
     /// True when line `i` starts the report proper.
-    fn is_anchor(&self, i: usize) -> bool {
-        let text = self.text(i);
+    fn is_anchor(&self, i: usize, text: &str) -> bool {
         let t = trim(text);
         t.starts_with("Process:")
             || t.starts_with("Virtual Memory Map of process")
             || is_section_header(t)
             || header_kind(t).is_some()
             || t.starts_with("ReadOnly portion of Libraries:")
-            || (!t.is_empty() && header_kind(self.text(i + 1)).is_some())
+            || (!t.is_empty()
+                && self
+                    .lookahead
+                    .clone()
+                    .next()
+                    .is_some_and(|next| header_kind(&next.text).is_some()))
             || matches!(
                 parse_region_row(i + 1, text, None, None, RegionSection::Unknown),
                 RowOutcome::Row(..)
             )
     }
 
-    fn line(&mut self, i: usize) {
-        let text = self.text(i);
+    fn line(&mut self, i: usize, line: Cow<'a, str>) {
+        let text: &str = &line;
         let t = trim(text);
         if self.mode == Mode::Pre {
-            if !self.is_anchor(i) {
+            if !self.is_anchor(i, text) {
                 if !t.is_empty() {
                     self.report.tool_messages.push((i + 1, t.to_string()));
                 }
@@ -283,18 +417,18 @@ impl<'a> Parser<'a> {
             };
         }
         if self.mode == Mode::Header {
-            if self.header_line(i) {
+            if self.header_line(i, text) {
                 return;
             }
             self.mode = Mode::Body;
         }
-        self.body_line(i);
+        self.body_line(i, line);
     }
 
     /// A line of the header block; `false` when the block has ended without `----` and the
     /// line belongs to the body.
-    fn header_line(&mut self, i: usize) -> bool {
-        let t = trim(self.text(i));
+    fn header_line(&mut self, i: usize, text: &str) -> bool {
+        let t = trim(text);
         if t.len() >= 2 && t.bytes().all(|b| b == b'-') {
             self.mode = Mode::Body;
             return true;
@@ -313,14 +447,14 @@ impl<'a> Parser<'a> {
             }
             _ => self.warn(
                 i + 1,
-                format!("unrecognised line in the header block: {t:?}"),
+                format!("unrecognised line in the header block: {}", shown(t)),
             ),
         }
         true
     }
 
-    fn body_line(&mut self, i: usize) {
-        let text = self.text(i);
+    fn body_line(&mut self, i: usize, line: Cow<'a, str>) {
+        let text: &str = &line;
         let t = trim(text);
         if t.starts_with("Process:") {
             self.warn(
@@ -330,19 +464,19 @@ impl<'a> Parser<'a> {
             self.mode = Mode::Stopped;
             return;
         }
-        if self.table.is_some() && self.table_line(i) {
+        if self.table.is_some() && self.table_line(i, text) {
             return;
         }
         if is_section_header(t) {
             self.flush_pending();
-            self.section_header(i);
+            self.section_header(i, text);
             return;
         }
         if self.section == Section::Other {
             return;
         }
         if is_rule(t) {
-            self.open_table(i);
+            self.open_table(i, text);
             return;
         }
         if t.is_empty() {
@@ -385,26 +519,29 @@ impl<'a> Parser<'a> {
             self.region_header = Some(h);
             return;
         }
-        if self.region_row(i) {
+        if self.region_row(i, text) {
             return;
         }
         if is_snip_marker(t) {
             self.flush_pending();
             self.warn(
                 i + 1,
-                format!("{t:?}: lines were cut from the report here (snipped)"),
+                format!(
+                    "{}: lines were cut from the report here (snipped)",
+                    shown(t)
+                ),
             );
             return;
         }
-        self.pending.push(i);
+        self.pending.push((i, line));
         if self.pending.len() > 2 {
-            let oldest = self.pending.remove(0);
-            self.drop_pending_line(oldest);
+            let (oldest, text) = self.pending.remove(0);
+            self.drop_pending_line(oldest, &text);
         }
     }
 
-    fn section_header(&mut self, i: usize) {
-        let t = trim(self.text(i));
+    fn section_header(&mut self, i: usize, text: &str) {
+        let t = trim(text);
         let name = t.trim_start_matches('=').trim();
         let lower = name.to_ascii_lowercase();
         self.preamble = false;
@@ -425,15 +562,14 @@ impl<'a> Parser<'a> {
         } else {
             self.warn(
                 i + 1,
-                format!("unknown section {name:?}; its lines are skipped"),
+                format!("unknown section {}; its lines are skipped", shown(name)),
             );
             Section::Other
         };
     }
 
     /// Reads line `i` as a region row; `false` when it is not shaped like one.
-    fn region_row(&mut self, i: usize) -> bool {
-        let text = self.text(i);
+    fn region_row(&mut self, i: usize, text: &str) -> bool {
         let section = match self.section {
             Section::Regions(s) => s,
             _ => RegionSection::Unknown,
@@ -442,7 +578,7 @@ impl<'a> Parser<'a> {
         match parse_region_row(i + 1, text, self.region_header.as_ref(), page_size, section) {
             RowOutcome::NotARow => return false,
             RowOutcome::Bad(why) => {
-                self.warn(i + 1, format!("region row skipped: {why}"));
+                self.warn_with(i + 1, || format!("region row skipped: {why}"));
             }
             RowOutcome::Row(region, remarks) => {
                 for r in remarks {
@@ -461,24 +597,19 @@ impl<'a> Parser<'a> {
 
     /// Line `i` is a `=====` rule outside a table: it opens the table whose header lines
     /// are pending.
-    fn open_table(&mut self, i: usize) {
-        let last = self.pending.last().copied();
-        let kind = last.and_then(|l| header_kind(self.text(l)));
-        let (Some(last), Some(kind)) = (last, kind) else {
+    fn open_table(&mut self, i: usize, rule: &str) {
+        let kind = self.pending.last().and_then(|(_, l)| header_kind(l));
+        let (Some(kind), Some((last, last_text))) = (kind, self.pending.pop()) else {
             self.flush_pending();
             self.warn(i + 1, "a `=====` rule without a table header above it");
             return;
         };
-        self.pending.pop();
         let upper = match self.pending.last() {
-            Some(&u) if u + 1 == last => {
-                self.pending.pop();
-                Some(self.text(u))
-            }
+            Some(&(u, _)) if u + 1 == last => self.pending.pop().map(|(_, t)| t),
             _ => None,
         };
         self.flush_pending();
-        let (layout, remarks) = TableLayout::new(kind, upper, self.text(last), self.text(i));
+        let (layout, remarks) = TableLayout::new(kind, upper.as_deref(), &last_text, rule);
         for r in remarks {
             self.warn(last + 1, r);
         }
@@ -494,8 +625,7 @@ impl<'a> Parser<'a> {
 
     /// A line while a table is open; `false` when the line ends the table and must be read
     /// as something else.
-    fn table_line(&mut self, i: usize) -> bool {
-        let text = self.text(i);
+    fn table_line(&mut self, i: usize, text: &str) -> bool {
         let t = trim(text);
         let Some(table) = self.table.as_mut() else {
             return false;
@@ -517,15 +647,7 @@ impl<'a> Parser<'a> {
                 self.close_table(i);
                 return true;
             }
-            let next = self.next_nonblank.get(i).copied().flatten();
-            let more_rows = next.is_some_and(|j| {
-                let n = self.text(j);
-                looks_like_row(n)
-                    && header_kind(n).is_none()
-                    && !is_section_header(trim(n))
-                    && !trim(n).starts_with("Process:")
-            });
-            if more_rows {
+            if self.more_rows_after_blank(i) {
                 self.warn(i + 1, "a blank line inside the table (edited?)");
             } else {
                 self.close_table(i);
@@ -533,15 +655,19 @@ impl<'a> Parser<'a> {
             return true;
         }
         let page_size = self.page_size;
-        let mut row = match parse_row(text, &table.layout, page_size, &mut self.tokens) {
+        let mut row = match parse_row(text, &table.layout, page_size) {
             Ok(row) => row,
             Err(why) => {
-                let message = if is_snip_marker(t) {
-                    format!("{t:?}: lines were cut from the report here (snipped)")
-                } else {
-                    format!("table row skipped ({why}): {t:?}")
-                };
-                self.warn(i + 1, message);
+                self.warn_with(i + 1, || {
+                    if is_snip_marker(t) {
+                        format!(
+                            "{}: lines were cut from the report here (snipped)",
+                            shown(t)
+                        )
+                    } else {
+                        format!("table row skipped ({why}): {}", shown(t))
+                    }
+                });
                 return true;
             }
         };
@@ -560,7 +686,10 @@ impl<'a> Parser<'a> {
                     if !KNOWN_NOTES.contains(&note.as_str()) {
                         self.warn(
                             i + 1,
-                            format!("unexpected text after the values (annotation?): {note:?}"),
+                            format!(
+                                "unexpected text after the values (annotation?): {}",
+                                shown(note)
+                            ),
                         );
                     }
                 }
@@ -575,7 +704,10 @@ impl<'a> Parser<'a> {
                 if let Some(note) = &row.note {
                     self.warn(
                         i + 1,
-                        format!("unexpected text after the values (annotation?): {note:?}"),
+                        format!(
+                            "unexpected text after the values (annotation?): {}",
+                            shown(note)
+                        ),
                     );
                 }
                 let zone = ZoneRow::from_table(i + 1, row);
@@ -605,23 +737,48 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn drop_pending_line(&mut self, i: usize) {
-        let t = trim(self.text(i));
+    /// Line `i` is blank inside a table: whether the next non-blank line looks like more
+    /// rows of it.
+    fn more_rows_after_blank(&mut self, i: usize) -> bool {
+        if let Some((next, more)) = self.more_rows_before {
+            if next > i {
+                return more;
+            }
+        }
+        let mut next = usize::MAX;
+        let mut more = false;
+        for (k, l) in self.lookahead.clone().enumerate() {
+            let n: &str = &l.text;
+            if !trim(n).is_empty() {
+                next = i + 1 + k;
+                more = looks_like_row(n)
+                    && header_kind(n).is_none()
+                    && !is_section_header(trim(n))
+                    && !trim(n).starts_with("Process:");
+                break;
+            }
+        }
+        self.more_rows_before = Some((next, more));
+        more
+    }
+
+    fn drop_pending_line(&mut self, i: usize, text: &str) {
+        let t = trim(text);
         if self.preamble && self.section == Section::None {
             self.report.header.notes.push(t.to_string());
         } else {
-            self.warn(i + 1, format!("unrecognised line skipped: {t:?}"));
+            self.warn_with(i + 1, || format!("unrecognised line skipped: {}", shown(t)));
         }
     }
 
     fn flush_pending(&mut self) {
-        for i in std::mem::take(&mut self.pending) {
-            self.drop_pending_line(i);
+        for (i, text) in std::mem::take(&mut self.pending) {
+            self.drop_pending_line(i, &text);
         }
     }
 
     fn finish(mut self) -> Result<VmmapReport, VmmapError> {
-        let last = self.lines.len().max(1);
+        let last = self.line_count.max(1);
         if self.mode == Mode::Pre {
             return Err(VmmapError {
                 line: 1,
@@ -642,6 +799,14 @@ impl<'a> Parser<'a> {
             );
         } else if !has_regions && !self.saw_summary_table {
             self.warn(last, "no region rows and no Summary table in the report");
+        }
+        if self.dropped > 0 {
+            let message = format!(
+                "{} more warnings from this line on are not kept (vmpipe keeps {VMMAP_WARNINGS} \
+                 of one report)",
+                self.dropped
+            );
+            self.warn(self.first_dropped, message);
         }
         self.report.warnings.sort_by_key(|w| w.line);
         Ok(self.report)
@@ -684,7 +849,7 @@ mod tests {
     }
 
     fn check(input: &[u8]) {
-        let lines = split_lines(input).0.len().max(1);
+        let lines = super::super::tokens::split_lines(input).0.len().max(1);
         match parse(input) {
             Ok(r) => {
                 for w in &r.warnings {

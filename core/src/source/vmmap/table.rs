@@ -17,7 +17,15 @@
 //! values than columns (an empty zone has no `% FULL`).
 
 use super::size::{Size, is_value_like, parse_count, parse_percent, parse_size_token};
-use super::tokens::{Token, column, tokens, trim, trim_start};
+use super::tokens::{Token, column, shown, tokens, trim, trim_start};
+
+/// The most value columns a table is read with (vmmap's have up to ten); the header words,
+/// labels and rule runs past it are not read.
+pub(crate) const MAX_COLUMNS: usize = 32;
+
+/// The most words a table row is read with (vmmap's have up to twenty); a longer line is
+/// not a row.
+pub(crate) const MAX_ROW_WORDS: usize = 256;
 
 /// Which table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,10 +140,11 @@ fn labels(text: &str) -> Vec<String> {
         .strip_prefix("REGION TYPE")
         .or_else(|| t.strip_prefix("MALLOC ZONE"))
         .unwrap_or(t);
-    let words: Vec<&str> = rest.split_whitespace().collect();
+    // One word more than the labels kept: `%` and `FRAG` look at the next.
+    let words: Vec<&str> = rest.split_whitespace().take(2 * MAX_COLUMNS + 1).collect();
     let mut labels: Vec<String> = Vec::new();
     let mut i = 0;
-    while let Some(&w) = words.get(i) {
+    while let Some(&w) = words.get(i).filter(|_| labels.len() < MAX_COLUMNS) {
         let next = words.get(i + 1).copied();
         match (w, next) {
             ("%", Some(n)) => {
@@ -174,7 +183,11 @@ impl TableLayout {
         let mut remarks = Vec::new();
         let labels = labels(last);
         let words: Vec<String> = match upper {
-            Some(u) => u.split_whitespace().map(str::to_string).collect(),
+            Some(u) => u
+                .split_whitespace()
+                .take(MAX_COLUMNS)
+                .map(str::to_string)
+                .collect(),
             None => labels.clone(),
         };
         let wanted = labels
@@ -212,13 +225,16 @@ impl TableLayout {
             .collect();
         for c in columns.iter().filter(|c| c.kind == ColumnKind::Unknown) {
             remarks.push(format!(
-                "unknown table column {:?}; its values are ignored",
-                c.label
+                "unknown table column {}; its values are ignored",
+                shown(&c.label)
             ));
         }
         let mut runs = Vec::new();
         let mut run_start = None;
         for (col, c) in rule.chars().chain(std::iter::once(' ')).enumerate() {
+            if runs.len() > MAX_COLUMNS {
+                break;
+            }
             match (c == '=', run_start) {
                 (true, None) => run_start = Some(col),
                 (false, Some(s)) => {
@@ -320,16 +336,15 @@ pub(crate) fn looks_like_row(text: &str) -> bool {
 }
 
 /// Reads one row of a table. `page_size` is the size of a page for `PAGES` columns.
-/// `buf` is scratch space for the row's tokens, reused from row to row.
-pub(crate) fn parse_row<'a>(
-    text: &'a str,
+pub(crate) fn parse_row(
+    text: &str,
     layout: &TableLayout,
     page_size: u64,
-    buf: &mut Vec<Token<'a>>,
 ) -> Result<TableRow, String> {
-    buf.clear();
-    buf.extend(tokens(text));
-    let tokens: &[Token<'a>] = buf;
+    let tokens: Vec<Token<'_>> = tokens(text).take(MAX_ROW_WORDS + 1).collect();
+    if tokens.len() > MAX_ROW_WORDS {
+        return Err(format!("more than {MAX_ROW_WORDS} words"));
+    }
     // The longest run of value cells after the first token (the name has at least one);
     // the first of equally long runs.
     let mut best = (0, 0);
@@ -408,8 +423,9 @@ pub(crate) fn parse_row<'a>(
             }
             None => {
                 return Err(format!(
-                    "{:?} is not a valid {} value",
-                    token.text, col.label
+                    "{} is not a valid {} value",
+                    shown(token.text),
+                    col.label
                 ));
             }
         }
@@ -558,8 +574,9 @@ mod tests {
                     Some(cell) => cells.push((col.kind, cell)),
                     None => {
                         return Err(format!(
-                            "{:?} is not a valid {} value",
-                            token.text, col.label
+                            "{} is not a valid {} value",
+                            shown(token.text),
+                            col.label
                         ));
                     }
                 }
@@ -625,9 +642,7 @@ mod tests {
         let row = parse_row(
             "Memory Tag 22                     64.0M      32K      32K      32K       0K       0K       0K        1 ",
             &l,
-            4096,
-            &mut Vec::new(),
-        )
+            4096)
         .unwrap();
         assert_eq!(row.name, "Memory Tag 22");
         assert_eq!(row.size(Virtual), Some(64 << 20));
@@ -637,9 +652,7 @@ mod tests {
         let row = parse_row(
             "MALLOC_NANO                      512.0M      96K      96K     176K       0K       0K       0K        1         see MALLOC ZONE table below",
             &l,
-            4096,
-            &mut Vec::new(),
-        )
+            4096)
         .unwrap();
         assert_eq!(row.note.as_deref(), Some("see MALLOC ZONE table below"));
         assert_eq!(row.size(Swapped), Some(176 * 1024));
@@ -659,7 +672,6 @@ mod tests {
             "GFXMallocZone_0x10c554000             0K          0         0K",
             &l,
             4096,
-            &mut Vec::new(),
         )
         .unwrap();
         assert_eq!(row.percent(PctFull), None);
@@ -669,12 +681,11 @@ mod tests {
             "TOTAL                              36.0M       7081       634K      1%",
             &l,
             4096,
-            &mut Vec::new(),
         )
         .unwrap();
         assert_eq!(row.percent(PctFull), Some(1.0));
         // Not under the rule and a column short: kept, with a remark.
-        let row = parse_row("Zone  1K 3", &l, 4096, &mut Vec::new()).unwrap();
+        let row = parse_row("Zone  1K 3", &l, 4096).unwrap();
         assert_eq!(row.name, "Zone");
         assert_eq!(row.count(AllocationCount), Some(3));
         assert_eq!(row.remarks.len(), 1);
@@ -690,9 +701,7 @@ mod tests {
         let row = parse_row(
             "IOKit (reserved)                      8K       0K        reserved VM address space (unallocated)",
             &l,
-            4096,
-            &mut Vec::new(),
-        )
+            4096)
         .unwrap();
         assert_eq!(row.name, "IOKit (reserved)");
         assert_eq!(row.size(ColumnKind::Resident), Some(0));
@@ -711,9 +720,7 @@ mod tests {
         let row = parse_row(
             "DefaultMallocZone_0x1036a7000       2304          8          8          0        158        17K        15K     47%       2",
             &l,
-            4096,
-            &mut Vec::new(),
-        )
+            4096)
         .unwrap();
         assert_eq!(row.size(ColumnKind::Virtual), Some(2304 * 4096));
         assert_eq!(row.size(ColumnKind::BytesAllocated), Some(17 * 1024));
@@ -725,8 +732,8 @@ mod tests {
     #[test]
     fn bad_rows() {
         let l = layout(None, "REGION TYPE   VIRTUAL", "===========   =======");
-        assert!(parse_row("just words", &l, 4096, &mut Vec::new()).is_err());
-        assert!(parse_row("", &l, 4096, &mut Vec::new()).is_err());
+        assert!(parse_row("just words", &l, 4096).is_err());
+        assert!(parse_row("", &l, 4096).is_err());
         assert!(is_rule(" ===  == "));
         assert!(!is_rule("==== Legend"));
         assert!(looks_like_row("TOTAL  1K"));
@@ -737,7 +744,7 @@ mod tests {
             "=========== ======",
         );
         assert!(
-            parse_row("x  4K", &l, 4096, &mut Vec::new())
+            parse_row("x  4K", &l, 4096)
                 .unwrap_err()
                 .contains("REGION COUNT")
         );
@@ -803,10 +810,9 @@ mod tests {
                 inputs.push(format!("  {}\u{a0}7%", &l[at..]));
             }
         }
-        let mut buf = Vec::new();
         for text in &inputs {
             for layout in &layouts {
-                let new = parse_row(text, layout, 16384, &mut buf).map(|r| {
+                let new = parse_row(text, layout, 16384).map(|r| {
                     let v = KINDS.map(|k| (r.size(k), r.count(k), r.percent(k)));
                     (r.name, v, r.note, r.remarks)
                 });

@@ -4,6 +4,9 @@
 //! indented or cut, so the parser reads tokens and uses positions only as a cross-check.
 
 use std::borrow::Cow;
+use std::fmt;
+
+use crate::source::limits::VMMAP_LINE_BYTES;
 
 /// One whitespace-separated token of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,29 +149,108 @@ pub(crate) fn column(line: &str, byte: usize) -> usize {
     line.get(..byte).map_or(0, |s| s.chars().count())
 }
 
-/// The input as text (invalid UTF-8 replaced) split into lines, accepting `\n`, `\r\n` and
-/// lone `\r` line ends. Also returns the 1-based line of the first invalid UTF-8, if any.
-pub(crate) fn split_lines(input: &[u8]) -> (Vec<Cow<'_, str>>, Option<usize>) {
-    // Nearly every report is valid UTF-8: check it once, then lines are borrowed slices.
-    let whole = std::str::from_utf8(input).ok();
-    let mut lines = Vec::new();
-    let mut first_invalid = None;
-    let mut at = 0;
-    while at < input.len() {
-        let end = memchr::memchr2(b'\n', b'\r', &input[at..]).map_or(input.len(), |i| at + i);
-        // `at` and `end` are at ASCII bytes or the ends, so they are char boundaries.
-        let text = match whole.and_then(|w| w.get(at..end)) {
-            Some(t) => Cow::Borrowed(t),
-            None => String::from_utf8_lossy(&input[at..end]),
-        };
-        if matches!(text, Cow::Owned(_)) && first_invalid.is_none() {
-            first_invalid = Some(lines.len() + 1);
+/// How many characters of input text a message quotes (see [`shown`]).
+const SHOWN_CHARS: usize = 80;
+
+/// Input text for a message: quoted and escaped as `{:?}` does, cut after
+/// [`SHOWN_CHARS`] characters (then `…` and the whole length), so that a long line never
+/// makes a long warning.
+pub(crate) fn shown(s: &str) -> Shown<'_> {
+    Shown(s)
+}
+
+/// See [`shown`].
+pub(crate) struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(SHOWN_CHARS) {
+            None => write!(f, "{:?}", self.0),
+            Some((cut, _)) => write!(
+                f,
+                "{:?}… ({} bytes)",
+                self.0.get(..cut).unwrap_or(""),
+                self.0.len()
+            ),
         }
-        lines.push(text);
-        at = match input.get(end..end + 2) {
+    }
+}
+
+/// One line of the input, as text.
+#[derive(Clone, Debug)]
+pub(crate) struct Line<'a> {
+    /// The text (invalid UTF-8 replaced by U+FFFD), at most [`VMMAP_LINE_BYTES`] of it.
+    pub text: Cow<'a, str>,
+    /// The line has invalid UTF-8.
+    pub invalid: bool,
+    /// The line was longer than [`VMMAP_LINE_BYTES`]: its end is not in `text`.
+    pub cut: bool,
+}
+
+/// The lines of the input, one at a time (nothing is kept per line), accepting `\n`,
+/// `\r\n` and lone `\r` line ends. Cloning it gives a cursor for looking ahead.
+#[derive(Clone, Debug)]
+pub(crate) struct Lines<'a> {
+    input: &'a [u8],
+    /// The whole input, when it is valid UTF-8 (nearly every report): lines are then
+    /// borrowed slices of it.
+    whole: Option<&'a str>,
+    at: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// The lines of `input`.
+    pub(crate) fn new(input: &'a [u8]) -> Lines<'a> {
+        Lines {
+            input,
+            whole: std::str::from_utf8(input).ok(),
+            at: 0,
+        }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    fn next(&mut self) -> Option<Line<'a>> {
+        let at = self.at;
+        let rest = self.input.get(at..).filter(|r| !r.is_empty())?;
+        let end = memchr::memchr2(b'\n', b'\r', rest).map_or(self.input.len(), |i| at + i);
+        let mut keep = end.min(at.saturating_add(VMMAP_LINE_BYTES));
+        // `at` and `end` are at ASCII bytes or the ends, so they are char boundaries; a cut
+        // moves back to one.
+        if let Some(w) = self.whole {
+            while keep > at && !w.is_char_boundary(keep) {
+                keep -= 1;
+            }
+        }
+        let text = match self.whole.and_then(|w| w.get(at..keep)) {
+            Some(t) => Cow::Borrowed(t),
+            None => String::from_utf8_lossy(self.input.get(at..keep).unwrap_or(&[])),
+        };
+        self.at = match self.input.get(end..end + 2) {
             Some(b"\r\n") => end + 2,
             _ => end + 1,
         };
+        Some(Line {
+            invalid: matches!(text, Cow::Owned(_)),
+            text,
+            cut: keep < end,
+        })
+    }
+}
+
+/// The input as text split into lines (see [`Lines`]), with the 1-based line of the first
+/// invalid UTF-8, if any.
+#[cfg(test)]
+pub(crate) fn split_lines(input: &[u8]) -> (Vec<Cow<'_, str>>, Option<usize>) {
+    let mut first_invalid = None;
+    let mut lines = Vec::new();
+    for (i, l) in Lines::new(input).enumerate() {
+        if l.invalid && first_invalid.is_none() {
+            first_invalid = Some(i + 1);
+        }
+        lines.push(l.text);
     }
     (lines, first_invalid)
 }
