@@ -190,7 +190,7 @@ fn walk_from(
 /// A path's components as names to open: `.` dropped, `..` kept (opened relative to the
 /// held directory, it is that directory's real parent), the root dropped (handled by the
 /// caller).
-fn components(path: &Path) -> VecDeque<Vec<u8>> {
+pub(crate) fn components(path: &Path) -> VecDeque<Vec<u8>> {
     path.components()
         .filter_map(|c| match c {
             Component::Normal(n) => Some(n.as_bytes().to_vec()),

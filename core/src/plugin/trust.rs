@@ -17,11 +17,10 @@
 //! the kernel resolves: a symbolic link on the way must itself belong to root, and its target
 //! is walked by the same rule.
 
-use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -62,15 +61,7 @@ fn open_root() -> Result<OwnedFd, String> {
     rustix::fs::open("/", held_flags(), Mode::empty()).map_err(|e| format!("/: {e}"))
 }
 
-fn components(path: &Path) -> VecDeque<Vec<u8>> {
-    path.components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.as_bytes().to_vec()),
-            Component::ParentDir => Some(b"..".to_vec()),
-            Component::CurDir | Component::RootDir | Component::Prefix(_) => None,
-        })
-        .collect()
-}
+use crate::fsat::components;
 
 /// Root's, and not writable by group or others (`sticky_ok`: a sticky directory may be).
 fn judge(shown: &Path, uid: u32, mode: impl Into<u32>, sticky_ok: bool) -> Result<(), String> {

@@ -51,7 +51,7 @@ pub struct Entry {
 }
 
 /// The error a read past a file's limit gives.
-fn over_limit(limit: u64) -> io::Error {
+pub(crate) fn over_limit(limit: u64) -> io::Error {
     io::Error::new(
         io::ErrorKind::FileTooLarge,
         format!(

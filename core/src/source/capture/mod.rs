@@ -111,17 +111,22 @@ impl Capture {
         match entry.read() {
             Ok(b) => Some(b),
             Err(e) => {
-                c.fail(
-                    ProcessStatus::Partial,
-                    name,
-                    CollectError::Io {
-                        path: self.path.join(&entry.name),
-                        source: e,
-                    },
-                );
+                self.failed(c, name, entry, e);
                 None
             }
         }
+    }
+
+    /// Marks `c` partial for a failure to read its file `name`.
+    fn failed(&self, c: &mut Collected, name: &str, entry: &Entry, e: std::io::Error) {
+        c.fail(
+            ProcessStatus::Partial,
+            name,
+            CollectError::Io {
+                path: self.path.join(&entry.name),
+                source: e,
+            },
+        );
     }
 }
 
@@ -205,9 +210,18 @@ impl Source for Capture {
             // Streamed: a map file costs a piece buffer and its parse budget, never its size.
             let mut buf = Vec::new();
             let mut budget = Budget::per_process();
-            let read = entry.reader().map_err(StreamError::Io).and_then(|r| {
-                map_stream::parse_stream(r, format, &mut buf, &mut c.regions, &mut budget)
-            });
+            let read = entry
+                .reader()
+                .and_then(|r| match r.size() > entry.limit {
+                    // Larger than vmpipe reads, as the file says already: not read at all
+                    // (what `vmpipe snapshot` saves never is).
+                    true => Err(content::over_limit(entry.limit)),
+                    false => Ok(r),
+                })
+                .map_err(StreamError::Io)
+                .and_then(|r| {
+                    map_stream::parse_stream(r, format, &mut buf, &mut c.regions, &mut budget)
+                });
             c.parsed_bytes = budget.used();
             match read {
                 Ok(()) => c.map_complete = true,
@@ -218,16 +232,7 @@ impl Source for Capture {
                 // The regions read before the failure (a file past its limit, a read error)
                 // are kept, as for a parse error: they are what the file holds up to there,
                 // and the error row says the map is not whole.
-                Err(StreamError::Io(e)) => {
-                    c.fail(
-                        ProcessStatus::Partial,
-                        name,
-                        CollectError::Io {
-                            path: self.path.join(&entry.name),
-                            source: e,
-                        },
-                    );
-                }
+                Err(StreamError::Io(e)) => self.failed(&mut c, name, entry, e),
             }
         } else if !has("error") && !has(name) {
             c.fail(
