@@ -153,8 +153,19 @@ fn a_process_with_gigabytes_of_smaps_is_saved_cut_and_marked_and_the_rest_whole(
         let status = procs.get(row, "status");
         if p == pid {
             assert_eq!(status, "partial");
-            let records = (0..saved.len()).filter(|&i| record_at(&saved, i)).count();
-            assert_eq!(procs.num(row, "regions"), Some(records as u64));
+            let records = (0..saved.len()).filter(|&i| record_at(&saved, i)).count() as u64;
+            // Every saved record is read, unless the reader's own parse budget (64 MiB a
+            // process, each region charged its 40 KB path) stops it first: then the regions
+            // before it are kept and the error says so.
+            let regions = procs.num(row, "regions").unwrap_or(0);
+            let errors = std::fs::read_to_string(out.path().join("errors.csv")).unwrap();
+            let budget = errors
+                .lines()
+                .any(|l| l.starts_with(&format!("{pid},")) && l.contains("budget"));
+            assert!(
+                regions == records || (regions > 1000 && regions < records && budget),
+                "{regions} of {records} saved records read: {errors}"
+            );
         } else {
             let error = std::fs::read_to_string(snap.join(format!("proc/{p}/error")));
             assert_eq!(status, "ok", "process {p}: {error:?}");
