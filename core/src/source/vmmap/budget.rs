@@ -169,18 +169,26 @@ impl Count {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_running_count_is_the_whole_count() {
+    /// Every vmmap fixture that parses: (path, its text, the report).
+    fn fixtures() -> Vec<(std::path::PathBuf, Vec<u8>, VmmapReport)> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/vmmap/");
+        let mut out = Vec::new();
         for e in std::fs::read_dir(dir).expect("fixture directory") {
             let path = e.expect("entry").path();
             if path.extension().is_none_or(|x| x != "txt") {
                 continue;
             }
             let bytes = std::fs::read(&path).expect("fixture");
-            let Ok(r) = super::super::parse(&bytes) else {
-                continue;
-            };
+            if let Ok(r) = super::super::parse(&bytes) {
+                out.push((path, bytes, r));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_running_count_is_the_whole_count() {
+        for (path, _, r) in fixtures() {
             let mut c = Count::default();
             assert_eq!(c.total(&r), r.kept_bytes(), "{}", path.display());
             // Counted again without additions: the same.
@@ -195,17 +203,8 @@ mod tests {
     #[test]
     fn real_reports_keep_more_than_their_text() {
         use crate::source::limits::{VMMAP_PARSED_BYTES, VMMAP_REPORT_BYTES};
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/vmmap/");
         let mut n = 0;
-        for e in std::fs::read_dir(dir).expect("fixture directory") {
-            let path = e.expect("entry").path();
-            if path.extension().is_none_or(|x| x != "txt") {
-                continue;
-            }
-            let bytes = std::fs::read(&path).expect("fixture");
-            let Ok(r) = super::super::parse(&bytes) else {
-                continue;
-            };
+        for (path, bytes, r) in fixtures() {
             assert!(
                 r.kept_bytes() > bytes.len() * 3 / 2,
                 "{}: {} bytes kept of {}",
