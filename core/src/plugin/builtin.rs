@@ -1,7 +1,7 @@
 //! The analyzers linked into the vmpipe binary. Each is also built as a loadable library and
 //! goes through exactly the same ABI: the binary only skips `dlopen`.
 
-use vmpipe_plugin::abi::PluginV1;
+use vmpipe_plugin::abi::PluginV2;
 
 /// One built-in analyzer.
 #[derive(Clone, Copy, Debug)]
@@ -9,7 +9,7 @@ pub struct Builtin {
     /// The name a pipeline's `use` gives (the plugin's own declared name).
     pub name: &'static str,
     /// Its entry function.
-    pub entry: extern "C" fn() -> *const PluginV1,
+    pub entry: extern "C" fn() -> *const PluginV2,
 }
 
 /// Every built-in analyzer. Each crate is named `vmpipe-NAME` and its library `NAME` (with
@@ -17,19 +17,19 @@ pub struct Builtin {
 pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "image-attribution",
-        entry: image_attribution::vmpipe_plugin_v1,
+        entry: image_attribution::vmpipe_plugin_v2,
     },
     Builtin {
         name: "guard-detection",
-        entry: guard_detection::vmpipe_plugin_v1,
+        entry: guard_detection::vmpipe_plugin_v2,
     },
     Builtin {
         name: "share-modes",
-        entry: share_modes::vmpipe_plugin_v1,
+        entry: share_modes::vmpipe_plugin_v2,
     },
     Builtin {
         name: "malloc-zones",
-        entry: malloc_zones::vmpipe_plugin_v1,
+        entry: malloc_zones::vmpipe_plugin_v2,
     },
 ];
 

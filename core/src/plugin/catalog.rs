@@ -55,12 +55,14 @@ pub fn catalog(search: &PluginSearch) -> String {
         let _ = writeln!(out, "  (none in this build)");
     }
     for b in builtin::BUILTINS {
-        let plugin = Plugin {
-            // SAFETY: built-ins are statically linked; their entry returns a static table.
-            table: unsafe { &*(b.entry)() },
-            origin: "built-in".into(),
-        };
-        match describe(&plugin) {
+        // SAFETY: built-ins are statically linked; their entry returns a static table.
+        let described = unsafe { super::schema::table_of((b.entry)()) }.and_then(|table| {
+            describe(&Plugin {
+                table,
+                origin: "built-in".into(),
+            })
+        });
+        match described {
             Ok(a) => analyzer(&mut out, "built-in", &a),
             Err(e) => {
                 let _ = writeln!(out, "\n{}: invalid declaration: {e}", b.name);

@@ -1,4 +1,4 @@
-//! The host side of one plugin call: the callbacks of [`HostV1`] and what they collect.
+//! The host side of one plugin call: the callbacks of [`HostV2`] and what they collect.
 //!
 //! A [`CallCtx`] lives on the calling thread's stack for the duration of one `create`,
 //! `analyze` or `finish` call; the plugin gets a pointer to it as the opaque `ctx` and may
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use vmpipe_plugin::ColumnType;
 use vmpipe_plugin::Scope;
-use vmpipe_plugin::abi::{self, CellV1, HostV1, StrV1, status};
+use vmpipe_plugin::abi::{self, AbiStruct, CellV2, HostV2, StrV2, status};
 
 use super::schema::{ColumnSchema, RunSchema};
 use crate::model::{Analysis, Cell, TableRow};
@@ -25,12 +25,13 @@ pub const MAX_CELL_BYTES: usize = 1 << 20;
 const MAX_PROBLEMS: usize = 20;
 /// Longest message kept from a plugin.
 const MAX_MESSAGE: usize = 4096;
-/// Most bytes one memory read may ask for.
-const MAX_READ: usize = 64 << 20;
+use vmpipe_plugin::abi::MAX_READ;
 
 /// What one call may do and what it produced.
 pub struct CallCtx<'a> {
     schema: &'a RunSchema,
+    /// `create`, `analyze` or `finish`: the stage of the error rows this call records.
+    stage: &'static str,
     analyzer: usize,
     col_offset: usize,
     table_offset: usize,
@@ -41,6 +42,8 @@ pub struct CallCtx<'a> {
     memory: Option<&'a mut (dyn MemoryAccess + 'static)>,
     /// The message that goes with a failing status.
     pub error: Option<String>,
+    /// The option a failing `create` is about.
+    pub error_option: Option<String>,
     /// Refused values and warnings, as `(stage, message)`.
     pub problems: Vec<(&'static str, String)>,
     /// Problems beyond [`MAX_PROBLEMS`].
@@ -111,7 +114,7 @@ impl<T: ?Sized + PartialEq> Recent<T> {
 impl<'a> CallCtx<'a> {
     /// A context for `create` (no output possible).
     pub fn for_create(schema: &'a RunSchema, analyzer: usize) -> CallCtx<'a> {
-        CallCtx::new(schema, analyzer, None, None, None)
+        CallCtx::new(schema, "create", analyzer, None, None, None)
     }
 
     /// A context for `analyze` of one process.
@@ -121,7 +124,7 @@ impl<'a> CallCtx<'a> {
         analysis: &'a mut Analysis,
         memory: Option<&'a mut (dyn MemoryAccess + 'static)>,
     ) -> CallCtx<'a> {
-        CallCtx::new(schema, analyzer, Some(analysis), None, memory)
+        CallCtx::new(schema, "analyze", analyzer, Some(analysis), None, memory)
     }
 
     /// A context for `finish`.
@@ -130,11 +133,12 @@ impl<'a> CallCtx<'a> {
         analyzer: usize,
         rows: &'a mut Vec<TableRow>,
     ) -> CallCtx<'a> {
-        CallCtx::new(schema, analyzer, None, Some(rows), None)
+        CallCtx::new(schema, "finish", analyzer, None, Some(rows), None)
     }
 
     fn new(
         schema: &'a RunSchema,
+        stage: &'static str,
         analyzer: usize,
         analysis: Option<&'a mut Analysis>,
         run_rows: Option<&'a mut Vec<TableRow>>,
@@ -143,6 +147,7 @@ impl<'a> CallCtx<'a> {
         let (col_offset, table_offset) = schema.offsets(analyzer);
         CallCtx {
             schema,
+            stage,
             analyzer,
             col_offset,
             table_offset,
@@ -150,6 +155,7 @@ impl<'a> CallCtx<'a> {
             run_rows,
             memory,
             error: None,
+            error_option: None,
             problems: Vec::new(),
             dropped: 0,
             over: false,
@@ -158,16 +164,17 @@ impl<'a> CallCtx<'a> {
     }
 
     /// The callback table for this context. The pointer inside is valid while `self` is.
-    pub fn host(&mut self) -> HostV1 {
-        HostV1 {
-            struct_size: std::mem::size_of::<HostV1>(),
+    pub fn host(&mut self) -> HostV2 {
+        HostV2 {
+            struct_size: std::mem::size_of::<HostV2>(),
             ctx: (self as *mut CallCtx<'a>).cast::<c_void>(),
-            region_value,
-            table_row,
-            log,
-            read_memory,
-            error,
-            open,
+            region_value: Some(region_value),
+            table_row: Some(table_row),
+            log: Some(log),
+            read_memory: Some(read_memory),
+            error: Some(error),
+            error_option: Some(error_option),
+            open: Some(open),
         }
     }
 
@@ -180,7 +187,7 @@ impl<'a> CallCtx<'a> {
     }
 
     fn refuse(&mut self, code: u32, message: String) -> u32 {
-        self.problem("analyze", format!("value refused: {message}"));
+        self.problem(self.stage, format!("value refused: {message}"));
         code
     }
 
@@ -193,7 +200,7 @@ impl<'a> CallCtx<'a> {
 ///
 /// # Safety
 /// `s` must be null or point to `len` bytes valid for the current call.
-unsafe fn message(s: StrV1) -> String {
+unsafe fn message(s: StrV2) -> String {
     // SAFETY: the caller's guarantee.
     let bytes = unsafe { s.as_bytes() }.unwrap_or(&[]);
     let bytes = &bytes[..bytes.len().min(MAX_MESSAGE)];
@@ -228,7 +235,7 @@ impl CallCtx<'_> {
         if !self.over {
             self.over = true;
             self.problem(
-                "analyze",
+                self.stage,
                 format!(
                     "output refused: this call emitted more than vmpipe's budget of {} bytes for one analyzer call; later values were dropped",
                     e.limit
@@ -243,7 +250,7 @@ impl CallCtx<'_> {
 ///
 /// # Safety
 /// The cell's bytes must be valid for the current call.
-unsafe fn cell(c: &CellV1, ty: ColumnType, values: &mut Values) -> Result<Cell, Refusal> {
+unsafe fn cell(c: &CellV2, ty: ColumnType, values: &mut Values) -> Result<Cell, Refusal> {
     let got = ColumnType::from_code(c.kind);
     if c.kind == abi::kind::ABSENT {
         return Ok(Cell::Absent);
@@ -302,10 +309,20 @@ unsafe extern "C" fn region_value(
     c: *mut c_void,
     region: usize,
     column: u32,
-    value: *const CellV1,
+    value: *const CellV2,
+    cell_size: usize,
 ) -> u32 {
     // SAFETY: the plugin passes back the ctx of this call.
     let c = unsafe { ctx(c) };
+    if cell_size < CellV2::MIN_SIZE {
+        return c.refuse(
+            status::BAD_SIZE,
+            format!(
+                "a cell of {cell_size} bytes, smaller than ABI 2.0's {}",
+                CellV2::MIN_SIZE
+            ),
+        );
+    }
     let columns = c.my_columns();
     let Some(col) = columns.get(column as usize) else {
         let n = columns.len();
@@ -317,8 +334,12 @@ unsafe extern "C" fn region_value(
     if value.is_null() {
         return c.refuse(status::BAD_TYPE, "a null cell".into());
     }
-    // SAFETY: the plugin passes a cell valid for this call.
-    let v = match unsafe { cell(&*value, col.ty, &mut c.values) } {
+    // SAFETY: the plugin passes a cell of `cell_size` bytes valid for this call.
+    let Some(raw) = (unsafe { abi::read_element(value, 0, cell_size) }) else {
+        return status::BAD_SIZE;
+    };
+    // SAFETY: the cell's bytes are valid for this call.
+    let v = match unsafe { cell(&raw, col.ty, &mut c.values) } {
         Ok(v) => v,
         Err(r) => return c.refuse_value(format!("column `{}`", col.name), r),
     };
@@ -343,11 +364,21 @@ unsafe extern "C" fn region_value(
 unsafe extern "C" fn table_row(
     c: *mut c_void,
     table: u32,
-    cells: *const CellV1,
+    cells: *const CellV2,
     len: usize,
+    cell_size: usize,
 ) -> u32 {
     // SAFETY: the plugin passes back the ctx of this call.
     let c = unsafe { ctx(c) };
+    if len > 0 && cell_size < CellV2::MIN_SIZE {
+        return c.refuse(
+            status::BAD_SIZE,
+            format!(
+                "cells of {cell_size} bytes, smaller than ABI 2.0's {}",
+                CellV2::MIN_SIZE
+            ),
+        );
+    }
     let tables = &c.schema.analyzers[c.analyzer].tables;
     let Some(t) = tables.get(table as usize) else {
         let n = tables.len();
@@ -388,18 +419,17 @@ unsafe extern "C" fn table_row(
             ),
         );
     }
-    let raw = if len == 0 {
-        &[][..]
-    } else {
-        // SAFETY: the plugin passes `len` cells valid for this call (checked non-null above).
-        unsafe { std::slice::from_raw_parts(cells, len) }
-    };
+    let raw: Vec<CellV2> = (0..len)
+        // SAFETY: the plugin passes `len` cells `cell_size` bytes apart, valid for this call
+        // (checked non-null above).
+        .filter_map(|i| unsafe { abi::read_element(cells, i, cell_size) })
+        .collect();
     let row_cost = std::mem::size_of::<TableRow>() + len * std::mem::size_of::<Cell>();
     if let Err(e) = c.values.budget.charge(row_cost) {
         return c.over_budget(e);
     }
     let mut out = Vec::with_capacity(len);
-    for (col, cv) in t.columns.iter().zip(raw) {
+    for (col, cv) in t.columns.iter().zip(&raw) {
         // SAFETY: each cell's bytes are valid for this call.
         match unsafe { cell(cv, col.ty, &mut c.values) } {
             Ok(v) => out.push(v),
@@ -425,11 +455,18 @@ unsafe extern "C" fn table_row(
     status::OK
 }
 
-unsafe extern "C" fn log(c: *mut c_void, level: u32, msg: StrV1) {
+unsafe extern "C" fn log(c: *mut c_void, level: u32, msg: StrV2) {
     // SAFETY: the plugin passes back the ctx of this call, and a message valid for it.
     let (c, msg) = unsafe { (ctx(c), message(msg)) };
     if level == abi::level::WARN {
         c.problem("warning", msg);
+    } else if std::env::var_os("VMPIPE_PLUGIN_DEBUG").is_some() {
+        let name = &c.schema.analyzers[c.analyzer].name;
+        eprintln!(
+            "vmpipe: analyzer \"{name}\" ({}): {}",
+            c.stage,
+            crate::sink::cell::display(msg.as_bytes())
+        );
     }
 }
 
@@ -453,7 +490,7 @@ unsafe extern "C" fn read_memory(
         return status::OK;
     }
     if buf.is_null() || read.is_null() || len > MAX_READ {
-        return status::ERROR;
+        return status::BAD_READ;
     }
     // SAFETY: the plugin passes a buffer of `len` writable bytes, valid for this call.
     let out = unsafe { std::slice::from_raw_parts_mut(buf, len) };
@@ -488,7 +525,7 @@ unsafe extern "C" fn open(
     what: u32,
     start: u64,
     end: u64,
-    path: StrV1,
+    path: StrV2,
     fd: *mut i32,
 ) -> u32 {
     use std::os::fd::IntoRawFd;
@@ -517,8 +554,14 @@ unsafe extern "C" fn open(
     }
 }
 
-unsafe extern "C" fn error(c: *mut c_void, msg: StrV1) {
+unsafe extern "C" fn error(c: *mut c_void, msg: StrV2) {
     // SAFETY: the plugin passes back the ctx of this call, and a message valid for it.
     let (c, msg) = unsafe { (ctx(c), message(msg)) };
     c.error = Some(msg);
+}
+
+unsafe extern "C" fn error_option(c: *mut c_void, key: StrV2) {
+    // SAFETY: the plugin passes back the ctx of this call, and a key valid for it.
+    let (c, key) = unsafe { (ctx(c), message(key)) };
+    c.error_option = Some(key);
 }

@@ -25,8 +25,12 @@
 //!   lifts these checks;
 //! * a dependency the loader would not find is refused before `dlopen`, by name;
 //! * it must be a shared library for this machine's architecture;
-//! * it must export exactly one entry symbol `vmpipe_plugin_v1` or `vmpipe_plugin_v1_NAME`
-//!   (a library exporting only another major version was built for another vmpipe).
+//! * it must export exactly one entry symbol `vmpipe_plugin_v2` or `vmpipe_plugin_v2_NAME`
+//!   (a library exporting only another major version was built for another vmpipe; one
+//!   exporting `vmpipe_plugin_v1` was built with vmpipe-plugin 0.1, whose layout cannot be
+//!   trusted, and is refused with the remedy);
+//! * its table must declare ABI 2 with sizes no smaller than 2.0's, a `requires_minor` this
+//!   host speaks, and a panic strategy other than `abort` ([`super::schema::table_of`]).
 //!
 //! A privileged vmpipe started with `LD_LIBRARY_PATH` executes itself again without it
 //! ([`crate::loader_environment`]), since the loader would otherwise search it on every
@@ -40,7 +44,7 @@ use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectKind};
 use thiserror::Error;
-use vmpipe_plugin::abi::PluginV1;
+use vmpipe_plugin::abi::{self, PluginV2};
 
 use super::builtin::{self, Builtin};
 
@@ -207,7 +211,7 @@ impl PluginSearch {
     }
 
     /// Vets and opens a library; returns its plugin table. The library stays loaded.
-    pub fn load(&self, path: &Path) -> Result<&'static PluginV1, LoadError> {
+    pub fn load(&self, path: &Path) -> Result<PluginV2, LoadError> {
         let real = std::fs::canonicalize(path).map_err(|source| LoadError::Io {
             path: path.to_path_buf(),
             source,
@@ -240,7 +244,13 @@ impl PluginSearch {
                 },
             })?;
         }
-        open(&real, &symbol).map_err(|reason| LoadError::Invalid {
+        let table = open(&real, &symbol).map_err(|reason| LoadError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        // SAFETY: `open` returned the entry's table, valid for as long as the library is
+        // loaded (for ever).
+        unsafe { super::schema::table_of(table) }.map_err(|reason| LoadError::Invalid {
             path: path.to_path_buf(),
             reason,
         })
@@ -357,7 +367,7 @@ fn inspect(path: &Path) -> Result<String, String> {
     let exports = file
         .exports()
         .map_err(|e| format!("unreadable symbol table ({e})"))?;
-    let mut v1 = Vec::new();
+    let mut mine = Vec::new();
     let mut others = Vec::new();
     for e in exports {
         let Ok(e) = e else {
@@ -370,7 +380,7 @@ fn inspect(path: &Path) -> Result<String, String> {
             continue;
         };
         match entry_symbol(name) {
-            Some((1, _)) => v1.push(
+            Some((abi::ABI_MAJOR, _)) => mine.push(
                 name.strip_prefix('_')
                     .filter(|_| cfg!(target_os = "macos"))
                     .unwrap_or(name)
@@ -380,19 +390,29 @@ fn inspect(path: &Path) -> Result<String, String> {
             None => {}
         }
     }
-    match v1.len() {
-        1 => Ok(v1.remove(0)),
+    let major = abi::ABI_MAJOR;
+    match mine.len() {
+        1 => Ok(mine.remove(0)),
+        0 if others.contains(&1) => Err(format!(
+            "a plugin for ABI v1 (vmpipe-plugin 0.1): v1's structs changed size without a version change, so no vmpipe can tell what this library expects, and this vmpipe speaks only ABI v{major}; rebuild it against vmpipe-plugin {major}.x (its regions are read through `Regions`, its columns declared with `region_columns!`: see the README's \"Writing a plugin\")"
+        )),
         0 if !others.is_empty() => Err(format!(
-            "a plugin for ABI v{}; this vmpipe speaks v1 (rebuild it against vmpipe-plugin 1.x)",
+            "a plugin for ABI v{}; this vmpipe speaks v{major} (rebuild it against vmpipe-plugin {major}.x)",
             others[0]
         )),
-        0 => Err("exports no vmpipe_plugin_v1 entry symbol: not a vmpipe plugin (a plugin crate ends with `vmpipe_plugin::export!(YourAnalyzer);`)".into()),
-        _ => Err(format!("exports several entry symbols ({}): one plugin per library", v1.join(", "))),
+        0 => Err(format!(
+            "exports no {} entry symbol: not a vmpipe plugin (a plugin crate ends with `vmpipe_plugin::export!(YourAnalyzer);`)",
+            abi::ENTRY_SYMBOL
+        )),
+        _ => Err(format!(
+            "exports several entry symbols ({}): one plugin per library",
+            mine.join(", ")
+        )),
     }
 }
 
 /// Opens the library and calls its entry function.
-fn open(path: &Path, symbol: &str) -> Result<&'static PluginV1, String> {
+fn open(path: &Path, symbol: &str) -> Result<*const PluginV2, String> {
     use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW, Symbol};
     // SAFETY: opening a library runs its initialisers; the file passed the checks above (and,
     // when privileged, the ownership checks of it and of every library it pulls in), which is as far as vmpipe can vouch for it. RTLD_NOW makes
@@ -400,7 +420,7 @@ fn open(path: &Path, symbol: &str) -> Result<&'static PluginV1, String> {
     let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
         .map_err(|e| format!("cannot be loaded: {e}"))?;
     // SAFETY: the symbol is the plugin entry, `extern "C" fn() -> *const PluginV1` by the ABI.
-    let entry: Symbol<extern "C" fn() -> *const PluginV1> =
+    let entry: Symbol<extern "C" fn() -> *const PluginV2> =
         unsafe { lib.get(symbol.as_bytes()) }.map_err(|e| format!("entry symbol {symbol}: {e}"))?;
     let plugin = entry();
     // Never unloaded: see the module docs.
@@ -408,9 +428,7 @@ fn open(path: &Path, symbol: &str) -> Result<&'static PluginV1, String> {
     if plugin.is_null() {
         return Err(format!("{symbol}() returned null"));
     }
-    // SAFETY: by the ABI the entry returns a pointer to a static PluginV1, valid for as long as
-    // the library is loaded, which is for ever.
-    Ok(unsafe { &*plugin })
+    Ok(plugin)
 }
 
 #[cfg(test)]
@@ -419,6 +437,7 @@ mod tests {
 
     #[test]
     fn entry_symbols_are_recognised() {
+        assert_eq!(entry_symbol(abi::ENTRY_SYMBOL), Some((abi::ABI_MAJOR, "")));
         assert_eq!(entry_symbol("vmpipe_plugin_v1"), Some((1, "")));
         assert_eq!(
             entry_symbol("vmpipe_plugin_v1_malfind"),

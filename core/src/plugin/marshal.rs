@@ -1,14 +1,14 @@
 //! ABI views of vmpipe's data: processes, regions and options, borrowed for one call.
 
 use vmpipe_plugin::abi::{
-    self, EntryV1, ProcessV1, RegionV1, StrV1, ValueV1, ZoneV1, process_status, region_kind,
+    self, EntryV2, ProcessV2, RegionV2, StrV2, ValueV2, ZoneV2, process_status, region_kind,
 };
 
 use crate::model::{ProcessStatus, Region, RegionKind, UsageField};
 use crate::source::Collected;
 
-fn bytes(b: &[u8]) -> StrV1 {
-    StrV1::new(b)
+fn bytes(b: &[u8]) -> StrV2 {
+    StrV2::new(b)
 }
 
 fn opt_i64(v: Option<u32>) -> i64 {
@@ -16,7 +16,7 @@ fn opt_i64(v: Option<u32>) -> i64 {
 }
 
 /// The reported malloc zones of `c`, borrowing their names.
-pub fn zones(c: &Collected) -> Vec<ZoneV1> {
+pub fn zones(c: &Collected) -> Vec<ZoneV2> {
     use vmpipe_plugin::abi::zone_field as f;
     let Some(v) = &c.vmmap else {
         return Vec::new();
@@ -45,7 +45,7 @@ pub fn zones(c: &Collected) -> Vec<ZoneV1> {
             if z.pct_full.is_some() {
                 present |= f::PCT_FULL;
             }
-            ZoneV1 {
+            ZoneV2 {
                 name: bytes(z.name.as_bytes()),
                 present,
                 virtual_size,
@@ -64,9 +64,9 @@ pub fn zones(c: &Collected) -> Vec<ZoneV1> {
 }
 
 /// The process of `c`, borrowing its strings and `zones`.
-pub fn process(c: &Collected, has_memory: bool, zones: &[ZoneV1]) -> ProcessV1 {
+pub fn process(c: &Collected, has_memory: bool, zones: &[ZoneV2]) -> ProcessV2 {
     let p = &c.process;
-    ProcessV1 {
+    ProcessV2 {
         pid: p.pid,
         status: match p.status {
             ProcessStatus::Ok => process_status::OK,
@@ -78,7 +78,7 @@ pub fn process(c: &Collected, has_memory: bool, zones: &[ZoneV1]) -> ProcessV1 {
         uid: opt_i64(p.uid),
         threads: opt_i64(p.threads),
         name: bytes(&p.name),
-        exe: p.exe.as_deref().map_or(StrV1::ABSENT, bytes),
+        exe: p.exe.as_deref().map_or(StrV2::ABSENT, bytes),
         cmdline: bytes(&p.cmdline),
         has_memory: u32::from(has_memory),
         zones: if zones.is_empty() {
@@ -87,6 +87,7 @@ pub fn process(c: &Collected, has_memory: bool, zones: &[ZoneV1]) -> ProcessV1 {
             zones.as_ptr()
         },
         zones_len: zones.len(),
+        zone_size: size_of::<ZoneV2>(),
     }
 }
 
@@ -108,7 +109,7 @@ fn kind(k: RegionKind) -> u32 {
 
 /// The regions, borrowing their paths and flags. `UsageField`'s order is the ABI's
 /// `usage` index order (a test checks it).
-pub fn regions(regions: &[Region]) -> Vec<RegionV1> {
+pub fn regions(regions: &[Region]) -> Vec<RegionV2> {
     regions
         .iter()
         .map(|r| {
@@ -121,7 +122,7 @@ pub fn regions(regions: &[Region]) -> Vec<RegionV1> {
                 }
             }
             let p = &r.perms;
-            RegionV1 {
+            RegionV2 {
                 start: r.start,
                 end: r.end,
                 offset: r.offset,
@@ -138,27 +139,27 @@ pub fn regions(regions: &[Region]) -> Vec<RegionV1> {
                 .filter(|(on, _)| *on)
                 .fold(0, |bits, (_, bit)| bits | bit),
                 kind: kind(r.kind),
-                path: r.path.as_deref().map_or(StrV1::ABSENT, bytes),
+                path: r.path.as_deref().map_or(StrV2::ABSENT, bytes),
                 vm_flags: r
                     .vm_flags
                     .as_deref()
-                    .map_or(StrV1::ABSENT, |f| bytes(f.as_bytes())),
+                    .map_or(StrV2::ABSENT, |f| bytes(f.as_bytes())),
                 usage_present: present,
                 usage,
                 region_type: r
                     .reported
                     .as_deref()
-                    .map_or(StrV1::ABSENT, |x| bytes(x.region_type.as_bytes())),
+                    .map_or(StrV2::ABSENT, |x| bytes(x.region_type.as_bytes())),
                 share_mode: r
                     .reported
                     .as_deref()
                     .and_then(|x| x.share_mode.as_deref())
-                    .map_or(StrV1::ABSENT, |m| bytes(m.as_bytes())),
+                    .map_or(StrV2::ABSENT, |m| bytes(m.as_bytes())),
                 detail: r
                     .reported
                     .as_deref()
                     .filter(|x| !x.detail.is_empty())
-                    .map_or(StrV1::ABSENT, |x| bytes(x.detail.as_bytes())),
+                    .map_or(StrV2::ABSENT, |x| bytes(x.detail.as_bytes())),
                 max_perms: r.max_perms().map_or(0, |m| {
                     abi::perms::KNOWN
                         | [
@@ -178,60 +179,62 @@ pub fn regions(regions: &[Region]) -> Vec<RegionV1> {
 /// An options table in ABI form. The views point into `table` and into this value's own
 /// storage, so both must outlive the call that uses [`OptionsView::entries`].
 pub struct OptionsView<'t> {
-    root: Box<[EntryV1]>,
+    root: Box<[EntryV2]>,
     // Nested arrays and tables, kept alive (boxed slices do not move when this grows).
-    _values: Vec<Box<[ValueV1]>>,
-    _entries: Vec<Box<[EntryV1]>>,
+    _values: Vec<Box<[ValueV2]>>,
+    _entries: Vec<Box<[EntryV2]>>,
     _texts: Vec<Box<str>>,
     _table: std::marker::PhantomData<&'t toml::Table>,
 }
 
 struct Builder {
-    values: Vec<Box<[ValueV1]>>,
-    entries: Vec<Box<[EntryV1]>>,
+    values: Vec<Box<[ValueV2]>>,
+    entries: Vec<Box<[EntryV2]>>,
     texts: Vec<Box<str>>,
 }
 
-const EMPTY: ValueV1 = ValueV1 {
+const EMPTY: ValueV2 = ValueV2 {
     kind: 0,
     int: 0,
     float: 0.0,
-    text: StrV1::ABSENT,
+    text: StrV2::ABSENT,
     items: std::ptr::null(),
     items_len: 0,
+    item_size: size_of::<ValueV2>(),
     entries: std::ptr::null(),
     entries_len: 0,
+    entry_size: size_of::<EntryV2>(),
 };
 
 impl Builder {
-    fn table(&mut self, t: &toml::Table) -> Box<[EntryV1]> {
+    fn table(&mut self, t: &toml::Table) -> Box<[EntryV2]> {
         t.iter()
-            .map(|(k, v)| EntryV1 {
+            .map(|(k, v)| EntryV2 {
                 key: bytes(k.as_bytes()),
                 value: self.value(v),
             })
             .collect()
     }
 
-    fn value(&mut self, v: &toml::Value) -> ValueV1 {
+    fn value(&mut self, v: &toml::Value) -> ValueV2 {
         use abi::value_kind as k;
         match v {
-            toml::Value::String(s) => ValueV1 {
+            toml::Value::String(s) => ValueV2 {
                 kind: k::STRING,
                 text: bytes(s.as_bytes()),
                 ..EMPTY
             },
-            toml::Value::Integer(i) => ValueV1 {
+            toml::Value::Integer(i) => ValueV2 {
                 kind: k::INTEGER,
                 int: *i,
                 ..EMPTY
             },
-            toml::Value::Float(f) => ValueV1 {
+            toml::Value::Float(f) => ValueV2 {
                 kind: k::FLOAT,
                 float: *f,
                 ..EMPTY
             },
-            toml::Value::Boolean(b) => ValueV1 {
+            toml::Value::Boolean(b) => ValueV2 {
                 kind: k::BOOLEAN,
                 int: i64::from(*b),
                 ..EMPTY
@@ -240,17 +243,17 @@ impl Builder {
                 let text: Box<str> = d.to_string().into();
                 let view = bytes(text.as_bytes());
                 self.texts.push(text);
-                ValueV1 {
+                ValueV2 {
                     kind: k::DATETIME,
                     text: view,
                     ..EMPTY
                 }
             }
             toml::Value::Array(items) => {
-                let items: Box<[ValueV1]> = items.iter().map(|i| self.value(i)).collect();
+                let items: Box<[ValueV2]> = items.iter().map(|i| self.value(i)).collect();
                 let (ptr, len) = (items.as_ptr(), items.len());
                 self.values.push(items);
-                ValueV1 {
+                ValueV2 {
                     kind: k::ARRAY,
                     items: ptr,
                     items_len: len,
@@ -261,7 +264,7 @@ impl Builder {
                 let entries = self.table(t);
                 let (ptr, len) = (entries.as_ptr(), entries.len());
                 self.entries.push(entries);
-                ValueV1 {
+                ValueV2 {
                     kind: k::TABLE,
                     entries: ptr,
                     entries_len: len,
@@ -291,7 +294,7 @@ impl<'t> OptionsView<'t> {
     }
 
     /// The top-level entries.
-    pub fn entries(&self) -> &[EntryV1] {
+    pub fn entries(&self) -> &[EntryV2] {
         &self.root
     }
 }
@@ -344,7 +347,11 @@ mod tests {
         let view = OptionsView::new(&table);
         // SAFETY: the view and the table are alive for this call.
         let opts = unsafe {
-            vmpipe_plugin::Options::from_raw(view.entries().as_ptr(), view.entries().len())
+            vmpipe_plugin::Options::from_raw(
+                view.entries().as_ptr(),
+                view.entries().len(),
+                size_of::<EntryV2>(),
+            )
         };
         use vmpipe_plugin::OptionValue as V;
         assert_eq!(opts.get("a"), Some(&V::Integer(1)));

@@ -22,13 +22,13 @@ mod trust;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
-use vmpipe_plugin::abi::PluginV1;
+use vmpipe_plugin::abi::{CellV2, InputV2, PluginV2, StrV2, kind};
 
 pub use catalog::catalog;
 pub use library::{LoadError, PluginSearch, Resolved, is_path};
-pub use schema::{AnalyzerSchema, ColumnSchema, RunSchema, TableSchema, table_header};
+pub use schema::{AnalyzerSchema, ColumnSchema, ReadSchema, RunSchema, TableSchema, table_header};
 
-use crate::model::{Analysis, TableRow};
+use crate::model::{Analysis, Cell, TableRow};
 use crate::pipeline::AnalyzerConfig;
 use crate::source::{Collected, ErrorRow};
 use host::CallCtx;
@@ -60,6 +60,28 @@ pub enum PluginError {
         /// What is wrong.
         reason: String,
     },
+    /// It reads a column no analyzer of the pipeline provides (or in a cycle).
+    #[error("{file}:{line}: {reason}")]
+    Inputs {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The line of the reader's `use`.
+        line: usize,
+        /// What is missing.
+        reason: String,
+    },
+    /// It panicked in `create`.
+    #[error("{file}:{line}: analyzer \"{name}\" {message} while starting")]
+    Panicked {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The line of its `use`.
+        line: usize,
+        /// The analyzer.
+        name: String,
+        /// Its message ("panicked at FILE:LINE:COL: …").
+        message: String,
+    },
     /// It refused its options (or failed to start).
     #[error("{file}:{line}: analyzer \"{name}\" refused its options: {message}")]
     Options {
@@ -81,8 +103,8 @@ pub struct PluginErrors(pub Vec<PluginError>);
 
 /// A plugin table with where it came from.
 pub struct Plugin {
-    /// The table.
-    pub table: &'static PluginV1,
+    /// The table, read in this host's layout.
+    pub table: PluginV2,
     /// `built-in` or the library's path.
     pub origin: String,
 }
@@ -92,7 +114,12 @@ pub fn load(name: &str, base: &Path, search: &PluginSearch) -> Result<Plugin, Lo
     match search.resolve(name, base)? {
         Resolved::Builtin(b) => Ok(Plugin {
             // SAFETY: built-ins are statically linked; their entry returns a static table.
-            table: unsafe { &*(b.entry)() },
+            table: unsafe { schema::table_of((b.entry)()) }.map_err(|reason| {
+                LoadError::Invalid {
+                    path: PathBuf::from(format!("built-in {}", b.name)),
+                    reason,
+                }
+            })?,
             origin: "built-in".into(),
         }),
         Resolved::Library(path) => Ok(Plugin {
@@ -105,7 +132,7 @@ pub fn load(name: &str, base: &Path, search: &PluginSearch) -> Result<Plugin, Lo
 /// Checks a plugin's declaration.
 pub fn describe(plugin: &Plugin) -> Result<AnalyzerSchema, String> {
     // SAFETY: the table comes from `load`, valid for as long as the library is loaded (always).
-    unsafe { schema::check(plugin.table) }
+    unsafe { schema::check(&plugin.table) }
 }
 
 /// The analyzers of one run, created and ready.
@@ -160,16 +187,44 @@ impl Analyzers {
         if !errors.is_empty() {
             return Err(PluginErrors(errors));
         }
+        if let Err(problems) = schema.connect() {
+            return Err(PluginErrors(
+                problems
+                    .into_iter()
+                    .map(|(i, reason)| PluginError::Inputs {
+                        file: file.to_path_buf(),
+                        line: loaded[i].0.line,
+                        reason,
+                    })
+                    .collect(),
+            ));
+        }
         let mut instances = Vec::new();
         for (i, (cfg, plugin)) in loaded.into_iter().enumerate() {
             let mut ctx = CallCtx::for_create(&schema, i);
-            match Instance::create(plugin.table, &cfg.options, &mut ctx) {
+            let created = Instance::create(&plugin.table, &cfg.options, &mut ctx);
+            let name = schema.analyzers[i].name.clone();
+            for (_, warning) in ctx.problems.drain(..) {
+                eprintln!(
+                    "vmpipe: {}:{}: warning from analyzer \"{name}\": {}",
+                    file.display(),
+                    cfg.line,
+                    crate::sink::cell::display(warning.as_bytes())
+                );
+            }
+            match created {
                 Ok(inst) => instances.push(inst),
-                Err(CallFailure { message, .. }) => errors.push(PluginError::Options {
+                Err(f) if f.panicked => errors.push(PluginError::Panicked {
                     file: file.to_path_buf(),
                     line: cfg.line,
-                    name: schema.analyzers[i].name.clone(),
-                    message,
+                    name,
+                    message: f.message,
+                }),
+                Err(f) => errors.push(PluginError::Options {
+                    file: file.to_path_buf(),
+                    line: cfg.line,
+                    name,
+                    message: f.message,
                 }),
             }
         }
@@ -213,12 +268,16 @@ impl Analyzers {
                 error: format!("{} more problems not listed", ctx.dropped),
             });
         }
-        if let Some(f) = failure {
+        if let Some(f) = failure.filter(|f| !f.reported) {
             errors.push(ErrorRow {
                 pid,
                 stage: stage.to_string(),
                 plugin: plugin.to_string(),
-                error: f.message,
+                error: if f.panicked {
+                    format!("analyzer \"{plugin}\" {}", f.message)
+                } else {
+                    f.message
+                },
             });
         }
     }
@@ -233,11 +292,21 @@ impl Analyzers {
             let process = marshal::process(c, c.live, &zones);
             let regions = marshal::regions(&c.regions);
             let mut errors = Vec::new();
-            for (i, inst) in self.instances.iter().enumerate() {
+            for &i in &self.schema.order {
+                let inst = &self.instances[i];
                 let name = &self.schema.analyzers[i].name;
+                let (_kept, cells) = inputs(&analysis, &self.schema.inputs[i]);
+                let inputs: Vec<InputV2> = cells
+                    .iter()
+                    .map(|c| InputV2 {
+                        cells: c.as_ptr(),
+                        cells_len: c.len(),
+                        cell_size: size_of::<CellV2>(),
+                    })
+                    .collect();
                 let mut ctx =
                     CallCtx::for_analyze(&self.schema, i, &mut analysis, memory.as_deref_mut());
-                let failure = inst.analyze(&process, &regions, &mut ctx).err();
+                let failure = inst.analyze(&process, &regions, &inputs, &mut ctx).err();
                 Self::record(
                     &mut errors,
                     Some(c.process.pid),
@@ -252,7 +321,8 @@ impl Analyzers {
         c.analysis = analysis;
     }
 
-    /// Calls every analyzer's `finish`; returns the run-wide rows and problems.
+    /// Calls every analyzer's `finish` (in pipeline order); returns the run-wide rows and
+    /// problems.
     pub fn finish(&self) -> (Vec<TableRow>, Vec<ErrorRow>) {
         let mut rows = Vec::new();
         let mut errors = Vec::new();
@@ -264,4 +334,41 @@ impl Analyzers {
         }
         (rows, errors)
     }
+}
+
+/// The values of the run's region columns `columns` on every region of `analysis`, as ABI
+/// cells: one vector per column. The cells point into the text and byte values of the first
+/// vector returned, which keeps them alive (and unchanged) while the cells are used, even as
+/// the reader writes its own columns into `analysis`.
+fn inputs(analysis: &Analysis, columns: &[usize]) -> (Vec<Cell>, Vec<Vec<CellV2>>) {
+    let mut kept = Vec::new();
+    let mut out = Vec::with_capacity(columns.len());
+    for &g in columns {
+        let mut cells = Vec::with_capacity(analysis.regions);
+        for r in 0..analysis.regions {
+            let v = analysis.region(r).get(g).cloned().unwrap_or(Cell::Absent);
+            let mut c = CellV2 {
+                kind: kind::ABSENT,
+                int: 0,
+                float: 0.0,
+                bytes: StrV2::ABSENT,
+            };
+            match &v {
+                Cell::Absent => {}
+                Cell::U64(x) => (c.kind, c.int) = (kind::U64, *x),
+                Cell::I64(x) => (c.kind, c.int) = (kind::I64, *x as u64),
+                Cell::F64(x) => (c.kind, c.float) = (kind::F64, *x),
+                Cell::Bool(x) => (c.kind, c.int) = (kind::BOOL, u64::from(*x)),
+                Cell::Address(x) => (c.kind, c.int) = (kind::ADDRESS, *x),
+                Cell::Text(t) => (c.kind, c.bytes) = (kind::TEXT, StrV2::new(t.as_bytes())),
+                Cell::Bytes(b) => (c.kind, c.bytes) = (kind::BYTES, StrV2::new(b)),
+            }
+            cells.push(c);
+            if matches!(v, Cell::Text(_) | Cell::Bytes(_)) {
+                kept.push(v);
+            }
+        }
+        out.push(cells);
+    }
+    (kept, out)
 }

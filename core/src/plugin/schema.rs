@@ -1,7 +1,7 @@
 //! Checking what a plugin declares — its ABI version, name, region columns and tables — and
 //! the combined schema of a run.
 
-use vmpipe_plugin::abi::{self, ColumnV1, PluginV1, StrV1, TableV1};
+use vmpipe_plugin::abi::{self, AbiStruct, ColumnV2, PluginV2, ReadV2, StrV2, TableV2};
 use vmpipe_plugin::{ColumnType, Scope};
 
 use crate::sink::csv::REGION_COLUMNS;
@@ -35,6 +35,17 @@ pub struct TableSchema {
     pub columns: Vec<ColumnSchema>,
 }
 
+/// A region column of another analyzer that an analyzer reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadSchema {
+    /// The providing analyzer.
+    pub analyzer: String,
+    /// Its column.
+    pub column: String,
+    /// The type the reader expects.
+    pub ty: ColumnType,
+}
+
 /// Everything one analyzer declares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnalyzerSchema {
@@ -46,6 +57,8 @@ pub struct AnalyzerSchema {
     pub description: String,
     /// ABI minor version it was built with.
     pub abi_minor: u32,
+    /// Other analyzers' region columns it reads, in its order.
+    pub reads: Vec<ReadSchema>,
     /// Region columns it adds.
     pub region_columns: Vec<ColumnSchema>,
     /// Its tables.
@@ -62,6 +75,12 @@ pub struct RunSchema {
     pub region_columns: Vec<(usize, ColumnSchema)>,
     /// Every table, in order: `(analyzer index, table)`.
     pub tables: Vec<(usize, TableSchema)>,
+    /// For each analyzer, the run's region column index of each column it reads (filled by
+    /// [`RunSchema::connect`]).
+    pub inputs: Vec<Vec<usize>>,
+    /// The order to run the analyzers in on each process: every provider before its readers
+    /// (filled by [`RunSchema::connect`]; pipeline order otherwise).
+    pub order: Vec<usize>,
 }
 
 impl RunSchema {
@@ -102,6 +121,115 @@ impl RunSchema {
         Ok(())
     }
 
+    /// Finds the provider of every column an analyzer reads and orders the analyzers so each
+    /// provider runs before its readers (pipeline order otherwise). Returns the problems as
+    /// `(reader index, message)`: a missing provider or column, a type that differs, a cycle.
+    pub fn connect(&mut self) -> Result<(), Vec<(usize, String)>> {
+        let mut problems = Vec::new();
+        let mut inputs = Vec::new();
+        let mut after: Vec<Vec<usize>> = vec![Vec::new(); self.analyzers.len()];
+        for (i, a) in self.analyzers.iter().enumerate() {
+            let mut mine = Vec::new();
+            for r in &a.reads {
+                let Some(p) = self.analyzers.iter().position(|o| o.name == r.analyzer) else {
+                    let said = a.reads.iter().take_while(|o| !std::ptr::eq(*o, r));
+                    if said.into_iter().any(|o| o.analyzer == r.analyzer) {
+                        continue;
+                    }
+                    problems.push((
+                        i,
+                        format!(
+                            "analyzer \"{}\" reads the region columns of analyzer \"{}\" ({}), which is not in the pipeline: add an [[analyzer]] with use = \"{}\" (vmpipe runs it first)",
+                            a.name,
+                            r.analyzer,
+                            a.reads
+                                .iter()
+                                .filter(|o| o.analyzer == r.analyzer)
+                                .map(|o| o.column.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            r.analyzer
+                        ),
+                    ));
+                    continue;
+                };
+                let Some(g) = self
+                    .region_columns
+                    .iter()
+                    .position(|(owner, c)| *owner == p && c.name == r.column)
+                else {
+                    let has: Vec<&str> = self.analyzers[p]
+                        .region_columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    problems.push((
+                        i,
+                        format!(
+                            "analyzer \"{}\" reads {}.{}, but \"{}\" has no region column `{}` (it has: {})",
+                            a.name,
+                            r.analyzer,
+                            r.column,
+                            r.analyzer,
+                            r.column,
+                            if has.is_empty() { "none".to_string() } else { has.join(", ") }
+                        ),
+                    ));
+                    continue;
+                };
+                let ty = self.region_columns[g].1.ty;
+                if ty != r.ty {
+                    problems.push((
+                        i,
+                        format!(
+                            "analyzer \"{}\" reads {}.{} as {}, but it is declared {}",
+                            a.name,
+                            r.analyzer,
+                            r.column,
+                            r.ty.as_str(),
+                            ty.as_str()
+                        ),
+                    ));
+                    continue;
+                }
+                mine.push(g);
+                if !after[i].contains(&p) {
+                    after[i].push(p);
+                }
+            }
+            inputs.push(mine);
+        }
+        // Kahn's algorithm, taking the earliest ready analyzer in pipeline order each time.
+        let n = self.analyzers.len();
+        let mut done = vec![false; n];
+        let mut order = Vec::with_capacity(n);
+        while order.len() < n {
+            let Some(next) = (0..n).find(|&i| !done[i] && after[i].iter().all(|&p| done[p])) else {
+                let stuck: Vec<&str> = (0..n)
+                    .filter(|&i| !done[i])
+                    .map(|i| self.analyzers[i].name.as_str())
+                    .collect();
+                let first = (0..n).find(|&i| !done[i]).unwrap_or(0);
+                problems.push((
+                    first,
+                    format!(
+                        "analyzers {} read each other's columns in a cycle: none of them can run first",
+                        stuck.join(", ")
+                    ),
+                ));
+                break;
+            };
+            done[next] = true;
+            order.push(next);
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        self.inputs = inputs;
+        self.order = order;
+        Ok(())
+    }
+
     /// Index of the first region column and of the first table of analyzer `index`.
     pub fn offsets(&self, index: usize) -> (usize, usize) {
         let cols = self
@@ -127,8 +255,8 @@ fn valid_name(name: &str, dash: bool) -> bool {
 ///
 /// # Safety
 /// `s` must be null or point to `len` bytes valid for as long as the library is loaded
-/// (the ABI's rule for everything in a `PluginV1`).
-unsafe fn text(s: StrV1, what: &str) -> Result<String, String> {
+/// (the ABI's rule for everything in a `PluginV2`).
+unsafe fn text(s: StrV2, what: &str) -> Result<String, String> {
     if s.len > 1 << 20 {
         return Err(format!("{what} is {} bytes long", s.len));
     }
@@ -137,22 +265,38 @@ unsafe fn text(s: StrV1, what: &str) -> Result<String, String> {
     String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what} is not UTF-8"))
 }
 
+/// Reads an array the plugin declared, element by element at its element size (fields the
+/// plugin's older layout lacks read as zero).
+///
 /// # Safety
-/// `ptr` must point to `len` values valid while the library is loaded.
-unsafe fn items<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], String> {
+/// `ptr` must point to `len` values `size` bytes apart, valid while the library is loaded.
+unsafe fn items<T: AbiStruct>(
+    ptr: *const T,
+    len: usize,
+    size: usize,
+    what: &str,
+) -> Result<Vec<T>, String> {
     if len == 0 {
-        return Ok(&[]);
+        return Ok(Vec::new());
     }
     if ptr.is_null() || len > MAX_ITEMS {
         return Err(format!("{what}: {len} items at a null pointer or too many"));
     }
-    // SAFETY: the caller's guarantee.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    (0..len)
+        // SAFETY: the caller's guarantee.
+        .map(|i| unsafe { abi::read_element(ptr, i, size) })
+        .collect::<Option<Vec<T>>>()
+        .ok_or_else(|| {
+            format!(
+                "{what}: elements of {size} bytes, smaller than ABI 2.0's {}",
+                T::MIN_SIZE
+            )
+        })
 }
 
 /// # Safety
 /// As for [`text`].
-unsafe fn columns(cols: &[ColumnV1], what: &str) -> Result<Vec<ColumnSchema>, String> {
+unsafe fn columns(cols: &[ColumnV2], what: &str) -> Result<Vec<ColumnSchema>, String> {
     let mut out: Vec<ColumnSchema> = Vec::new();
     for c in cols {
         // SAFETY: the caller's guarantee, for each string.
@@ -189,7 +333,7 @@ unsafe fn columns(cols: &[ColumnV1], what: &str) -> Result<Vec<ColumnSchema>, St
 
 /// # Safety
 /// As for [`text`].
-unsafe fn table(t: &TableV1) -> Result<TableSchema, String> {
+unsafe fn table(t: &TableV2) -> Result<TableSchema, String> {
     // SAFETY: the caller's guarantee.
     let name = unsafe { text(t.name, "a table name") }?;
     if !valid_name(&name, false) {
@@ -204,9 +348,9 @@ unsafe fn table(t: &TableV1) -> Result<TableSchema, String> {
     };
     let what = format!("table `{name}`");
     // SAFETY: the caller's guarantee.
-    let cols = unsafe { items(t.columns, t.columns_len, &what) }?;
+    let cols = unsafe { items(t.columns, t.columns_len, t.column_size, &what) }?;
     // SAFETY: as above.
-    let columns = unsafe { columns(cols, &what) }?;
+    let columns = unsafe { columns(&cols, &what) }?;
     if columns.is_empty() {
         return Err(format!("table `{name}` declares no column"));
     }
@@ -232,32 +376,66 @@ unsafe fn table(t: &TableV1) -> Result<TableSchema, String> {
     })
 }
 
-/// Checks a plugin's description.
+/// Checks a plugin's ABI version, size and panic strategy, and reads its table in this
+/// host's layout (fields of an older plugin's smaller table read as absent).
 ///
 /// # Safety
-/// `p` must be the `PluginV1` a loaded library returned (its pointers valid while loaded).
-pub unsafe fn check(p: &PluginV1) -> Result<AnalyzerSchema, String> {
-    if p.abi_major != abi::ABI_MAJOR {
+/// `p` must be the table a loaded library's entry returned (its pointers valid while loaded,
+/// `struct_size` readable bytes).
+pub unsafe fn table_of(p: *const PluginV2) -> Result<PluginV2, String> {
+    // SAFETY: the first three fields are the same in every major version (the ABI's rule).
+    let (major, minor, size) = unsafe {
+        (
+            p.cast::<u32>().read_unaligned(),
+            p.cast::<u32>().add(1).read_unaligned(),
+            p.cast::<u8>().add(8).cast::<usize>().read_unaligned(),
+        )
+    };
+    if major != abi::ABI_MAJOR {
         return Err(format!(
-            "it speaks plugin ABI v{}; this vmpipe speaks v{}",
-            p.abi_major,
+            "it speaks plugin ABI v{major}; this vmpipe speaks v{} (rebuild it against vmpipe-plugin {}.x)",
+            abi::ABI_MAJOR,
             abi::ABI_MAJOR
         ));
     }
-    if p.abi_minor > abi::ABI_MINOR {
+    // SAFETY: the caller's guarantee: `size` readable bytes.
+    let t = unsafe { abi::read_element(p, 0, size) }.ok_or_else(|| {
+        format!(
+            "its plugin table is {size} bytes, smaller than ABI 2.0's {}",
+            PluginV2::MIN_SIZE
+        )
+    })?;
+    if t.requires_minor > abi::ABI_MINOR {
         return Err(format!(
-            "it was built for plugin ABI 1.{}, newer than this vmpipe's 1.{}: upgrade vmpipe",
-            p.abi_minor,
+            "it needs plugin ABI {}.{} (it was built with {}.{minor}); this vmpipe speaks {}.{}: upgrade vmpipe",
+            abi::ABI_MAJOR,
+            t.requires_minor,
+            abi::ABI_MAJOR,
+            abi::ABI_MAJOR,
             abi::ABI_MINOR
         ));
     }
-    if p.struct_size < std::mem::size_of::<PluginV1>() {
-        return Err(format!(
-            "its plugin table is {} bytes, smaller than ABI 1.0's {}",
-            p.struct_size,
-            std::mem::size_of::<PluginV1>()
-        ));
+    if t.panic_strategy == abi::panic_strategy::ABORT {
+        return Err(
+            "it was built with panic = \"abort\": its first panic would end the whole sweep with nothing written; build it with panic = \"unwind\" (the default) so vmpipe can turn a panic into an error row"
+                .into(),
+        );
     }
+    if t.create.is_none() || t.analyze.is_none() || t.finish.is_none() || t.destroy.is_none() {
+        return Err(
+            "its plugin table lacks an entry point (create, analyze, finish or destroy is null)"
+                .into(),
+        );
+    }
+    Ok(t)
+}
+
+/// Checks a plugin's description.
+///
+/// # Safety
+/// `p` must be the `PluginV2` a loaded library returned, read by [`table_of`] (its pointers
+/// valid while loaded).
+pub unsafe fn check(p: &PluginV2) -> Result<AnalyzerSchema, String> {
     // SAFETY: the caller's guarantee covers every pointer below.
     let name = unsafe { text(p.name, "the analyzer name") }?;
     if !valid_name(&name, true) {
@@ -270,13 +448,20 @@ pub unsafe fn check(p: &PluginV1) -> Result<AnalyzerSchema, String> {
     // SAFETY: as above.
     let description = unsafe { text(p.description, "the description") }?;
     // SAFETY: as above.
-    let cols = unsafe { items(p.region_columns, p.region_columns_len, "region columns") }?;
+    let cols = unsafe {
+        items(
+            p.region_columns,
+            p.region_columns_len,
+            p.column_size,
+            "region columns",
+        )
+    }?;
     // SAFETY: as above.
-    let region_columns = unsafe { columns(cols, "the region columns") }?;
+    let region_columns = unsafe { columns(&cols, "the region columns") }?;
     // SAFETY: as above.
-    let raw_tables = unsafe { items(p.tables, p.tables_len, "tables") }?;
+    let raw_tables = unsafe { items(p.tables, p.tables_len, p.table_size, "tables") }?;
     let mut tables: Vec<TableSchema> = Vec::new();
-    for t in raw_tables {
+    for t in &raw_tables {
         // SAFETY: as above.
         let t = unsafe { table(t) }?;
         if tables.iter().any(|o| o.name == t.name) {
@@ -284,11 +469,35 @@ pub unsafe fn check(p: &PluginV1) -> Result<AnalyzerSchema, String> {
         }
         tables.push(t);
     }
+    // SAFETY: as above.
+    let raw_reads: Vec<ReadV2> = unsafe { items(p.reads, p.reads_len, p.read_size, "reads") }?;
+    let mut reads = Vec::new();
+    for r in &raw_reads {
+        // SAFETY: as above.
+        let analyzer = unsafe { text(r.analyzer, "a read's analyzer") }?;
+        // SAFETY: as above.
+        let column = unsafe { text(r.column, "a read's column") }?;
+        let ty = ColumnType::from_code(r.kind).ok_or_else(|| {
+            format!(
+                "its read of {analyzer}.{column} has an unknown type code {}",
+                r.kind
+            )
+        })?;
+        if analyzer == name {
+            return Err(format!("it reads its own column {analyzer}.{column}"));
+        }
+        reads.push(ReadSchema {
+            analyzer,
+            column,
+            ty,
+        });
+    }
     Ok(AnalyzerSchema {
         name,
         version,
         description,
         abi_minor: p.abi_minor,
+        reads,
         region_columns,
         tables,
     })
@@ -334,6 +543,7 @@ mod tests {
             version: "1".into(),
             description: String::new(),
             abi_minor: 0,
+            reads: Vec::new(),
             region_columns: cols.iter().map(|c| col(c)).collect(),
             tables: tables
                 .iter()

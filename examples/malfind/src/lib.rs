@@ -19,26 +19,25 @@
 //! Emits a region column `injection` (the reasons, `+`-joined) and two tables:
 //! `findings` (one row per flagged region) and `findings_summary` (per reason, across the run).
 //!
+//! It reads the `image` and `segment` columns of the built-in `image-attribution` analyzer
+//! (so a pipeline using malfind needs `image-attribution` too; vmpipe runs it first): each
+//! finding names the image it belongs to or, for memory no file backs, the image it lies next
+//! to — where shellcode was written, or a library's code was copied.
+//!
 //! Options: `bytes` (how many first bytes to read, 1–4096, default 32) and `ignore`
 //! (process names to skip, e.g. JIT runtimes you trust: `ignore = ["java", "node"]`).
 //!
 //! This crate is meant to be copied: it shows a schema, option checking, region columns,
-//! per-process and run-wide tables, thread-safe shared state, and memory reads.
+//! per-process and run-wide tables, another analyzer's columns, thread-safe shared state,
+//! and memory reads.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use vmpipe_plugin::{
-    Analyzer, Column, ColumnType, Host, MemoryError, OptionValue, Options, Process, Region,
-    RegionKind, Schema, Scope, Table, Value,
+    Analyzer, Host, MemoryError, OptionError, OptionValue, Options, Process, Region, RegionKind,
+    Regions, Schema, Value,
 };
-
-/// Region column: why the region was flagged.
-const COL_INJECTION: usize = 0;
-/// Table `findings`.
-const T_FINDINGS: usize = 0;
-/// Table `findings_summary`.
-const T_SUMMARY: usize = 1;
 
 /// Why a region is suspicious.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -126,64 +125,62 @@ pub struct Malfind {
     summary: Mutex<BTreeMap<Reason, (u64, u64, u64)>>,
 }
 
-impl Analyzer for Malfind {
-    const SCHEMA: Schema = Schema {
-        name: "malfind",
-        version: "1.0.0",
-        description: "flags executable memory that no file on disk explains: write+exec, anonymous, deleted or memfd code",
-        region_columns: &[Column::new(
+vmpipe_plugin::region_columns! {
+    REGION_COLUMNS = [
+        INJECTION: Text = (
             "injection",
-            ColumnType::Text,
-            "why the region is suspicious (write-exec, anon-exec, deleted-exec, memfd-exec; + joins several)",
-        )],
-        tables: &[
-            Table {
-                name: "findings",
-                description: "one suspicious executable region",
-                scope: Scope::Process,
-                columns: &[
-                    Column::new("start", ColumnType::Address, "first address"),
-                    Column::new("end", ColumnType::Address, "one past the last address"),
-                    Column::new(
-                        "perms",
-                        ColumnType::Text,
-                        "permissions as the kernel prints them",
-                    ),
-                    Column::new("path", ColumnType::Bytes, "mapped file, if any"),
-                    Column::new(
-                        "reason",
-                        ColumnType::Text,
-                        "why it is suspicious (+ joins several)",
-                    ),
-                    Column::new(
-                        "first_bytes_hex",
-                        ColumnType::Text,
-                        "the region's first bytes, read from the process",
-                    ),
-                    Column::new(
-                        "looks_like",
-                        ColumnType::Text,
-                        "elf-header, code, zeros, data — or why memory could not be read",
-                    ),
-                ],
-            },
-            Table {
-                name: "findings_summary",
-                description: "per reason, across every process swept",
-                scope: Scope::Run,
-                columns: &[
-                    Column::new("reason", ColumnType::Text, "why regions were flagged"),
-                    Column::new(
-                        "processes",
-                        ColumnType::U64,
-                        "processes with at least one such region",
-                    ),
-                    Column::new("regions", ColumnType::U64, "regions flagged"),
-                    Column::new("bytes", ColumnType::U64, "virtual bytes flagged"),
-                ],
-            },
-        ],
-    };
+            "why the region is suspicious (write-exec, anon-exec, deleted-exec, memfd-exec; + joins several)"
+        ),
+    ];
+}
+
+vmpipe_plugin::inputs! {
+    READS = [
+        /// The image a region belongs to (image-attribution).
+        IMAGE: Bytes = ("image-attribution", "image"),
+        /// The part of that image (image-attribution).
+        SEGMENT: Text = ("image-attribution", "segment"),
+    ];
+}
+
+vmpipe_plugin::tables! {
+    TABLES = [
+        FINDINGS: Process (
+            "findings",
+            "one suspicious executable region"
+        ) {
+            "start": Address = "first address",
+            "end": Address = "one past the last address",
+            "perms": Text = "permissions as the kernel prints them",
+            "path": Bytes = "mapped file, if any",
+            "reason": Text = "why it is suspicious (+ joins several)",
+            "first_bytes_hex": Text = "the region's first bytes, read from the process",
+            "looks_like": Text = "elf-header, code, zeros, data — or why memory could not be read",
+            "image": Bytes = "the image the region belongs to, else the one of the nearest region below it (or above): where the code was put",
+            "segment": Text = "that image's part (text, data, bss…) in the region named by `image`",
+            "image_at": Text = "self (the region is part of the image), below, or above",
+        },
+        SUMMARY: Run (
+            "findings_summary",
+            "per reason, across every process swept"
+        ) {
+            "reason": Text = "why regions were flagged",
+            "processes": U64 = "processes with at least one such region",
+            "regions": U64 = "regions flagged",
+            "bytes": U64 = "virtual bytes flagged",
+        },
+    ];
+}
+
+impl Analyzer for Malfind {
+    const SCHEMA: Schema = Schema::new(
+        "malfind",
+        "1.0.0",
+        "flags executable memory that no file on disk explains: write+exec, anonymous, deleted or memfd code",
+    )
+    .region_columns(REGION_COLUMNS)
+    .tables(TABLES)
+    .reads(READS);
 
     fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
         options.only(&["bytes", "ignore"])?;
@@ -191,7 +188,11 @@ impl Analyzer for Malfind {
             None => 32,
             Some(n @ 1..=4096) => n as usize,
             Some(n) => {
-                return Err(format!("option `bytes` must be between 1 and 4096, not {n}").into());
+                return Err(OptionError::new(
+                    "bytes",
+                    format!("option `bytes` must be between 1 and 4096, not {n}"),
+                )
+                .into());
             }
         };
         let ignore = match options.get("ignore") {
@@ -200,16 +201,22 @@ impl Analyzer for Malfind {
                 .iter()
                 .map(|i| match i {
                     OptionValue::String(s) => Ok(s.as_bytes().to_vec()),
-                    other => Err(format!(
-                        "option `ignore` must list process names, found a {}",
-                        other.type_name()
+                    other => Err(OptionError::new(
+                        "ignore",
+                        format!(
+                            "option `ignore` must list process names, found a {}",
+                            other.type_name()
+                        ),
                     )),
                 })
                 .collect::<Result<_, _>>()?,
             Some(other) => {
-                return Err(format!(
-                    "option `ignore` must be an array of process names, found a {}",
-                    other.type_name()
+                return Err(OptionError::new(
+                    "ignore",
+                    format!(
+                        "option `ignore` must be an array of process names, found a {}",
+                        other.type_name()
+                    ),
                 )
                 .into());
             }
@@ -224,9 +231,10 @@ impl Analyzer for Malfind {
     fn analyze(
         &self,
         process: &Process<'_>,
-        regions: &[Region],
+        regions: &Regions<'_>,
         host: &mut Host<'_>,
     ) -> vmpipe_plugin::Result {
+        let regions: Vec<Region> = regions.iter().collect();
         if self.ignore.iter().any(|n| n.as_slice() == process.name()) {
             return Ok(());
         }
@@ -234,11 +242,12 @@ impl Analyzer for Malfind {
         let mut counts: Vec<(Reason, u64)> = Vec::new();
         for (i, r) in regions.iter().enumerate() {
             let why = reasons(r);
+            let r = *r;
             if why.is_empty() {
                 continue;
             }
             let reason = why.iter().map(|w| w.as_str()).collect::<Vec<_>>().join("+");
-            host.set(i, COL_INJECTION, reason.as_str())?;
+            host.set(i, INJECTION, reason.as_str())?;
 
             let want = (self.bytes as u64).min(r.size()) as usize;
             let mut buf = vec![0u8; want];
@@ -252,9 +261,13 @@ impl Analyzer for Malfind {
                 }
                 Err(e) => (None, format!("unread: {e}")),
             };
+            let (image, at) = match nearest_image(&regions, i) {
+                Some((n, at)) => (Some(n), Some(at)),
+                None => (None, None),
+            };
             host.row(
-                T_FINDINGS,
-                &[
+                FINDINGS,
+                [
                     Value::Address(r.start()),
                     Value::Address(r.end()),
                     Value::Text(&r.perms()),
@@ -262,6 +275,9 @@ impl Analyzer for Malfind {
                     Value::Text(&reason),
                     Value::from(first.as_deref()),
                     Value::Text(&look),
+                    Value::from(image.and_then(|n| n.input(IMAGE))),
+                    Value::from(image.and_then(|n| n.input(SEGMENT))),
+                    Value::from(at),
                 ],
             )?;
             for w in why {
@@ -289,8 +305,8 @@ impl Analyzer for Malfind {
         let summary = self.summary.lock().unwrap_or_else(|e| e.into_inner());
         for (reason, (processes, regions, bytes)) in summary.iter() {
             host.row(
-                T_SUMMARY,
-                &[
+                SUMMARY,
+                [
                     Value::Text(reason.as_str()),
                     Value::U64(*processes),
                     Value::U64(*regions),
@@ -299,6 +315,32 @@ impl Analyzer for Malfind {
             )?;
         }
         Ok(())
+    }
+}
+
+/// The region whose image names where region `i` lies: `i` itself when image-attribution
+/// gave it an image, else the nearest region below it with one (by address gap), else the
+/// nearest above; with which of the three it is.
+fn nearest_image<'r>(regions: &[Region<'r>], i: usize) -> Option<(Region<'r>, &'static str)> {
+    let here = regions.get(i)?;
+    if here.input(IMAGE).is_some() {
+        return Some((*here, "self"));
+    }
+    let below = regions[..i].iter().rev().find(|r| r.input(IMAGE).is_some());
+    let above = regions[i + 1..].iter().find(|r| r.input(IMAGE).is_some());
+    match (below, above) {
+        (Some(b), Some(a)) => {
+            let gap_below = here.start().saturating_sub(b.end());
+            let gap_above = a.start().saturating_sub(here.end());
+            Some(if gap_below <= gap_above {
+                (*b, "below")
+            } else {
+                (*a, "above")
+            })
+        }
+        (Some(b), None) => Some((*b, "below")),
+        (None, Some(a)) => Some((*a, "above")),
+        (None, None) => None,
     }
 }
 

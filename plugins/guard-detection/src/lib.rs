@@ -33,10 +33,7 @@
 //!
 //! It needs no residency figures (a `maps`-only sweep suffices) and no memory access.
 
-use vmpipe_plugin::{
-    Analyzer, Column, ColumnType, Host, Options, Process, Region, RegionKind, Schema, Scope, Table,
-    Value,
-};
+use vmpipe_plugin::{Analyzer, Host, Options, Process, Region, RegionKind, Regions, Schema, Value};
 
 const MIB: u64 = 1 << 20;
 /// The largest region treated as a guard (thread stack guard or guard page).
@@ -148,59 +145,39 @@ pub fn classify(regions: &[Region]) -> (Vec<Option<GuardKind>>, usize) {
 /// The analyzer.
 pub struct GuardDetection;
 
-const T_GUARDS: usize = 0;
-const T_STACKS: usize = 1;
+vmpipe_plugin::region_columns! {
+    REGION_COLUMNS = [
+        GUARD: Text = (
+            "guard",
+            "thread-stack-guard, heap-reserve, reservation or guard-page; empty for other regions"
+        ),
+    ];
+}
+
+vmpipe_plugin::tables! {
+    TABLES = [
+        GUARDS: Process ("guards", "guard regions of one process, by kind") {
+            "kind": Text = "what the regions are for",
+            "count": U64 = "how many regions",
+            "virtual": U64 = "their total size in bytes",
+        },
+        THREAD_STACKS: Process ("thread_stacks", "thread stacks found against the process's own thread count") {
+            "thread_stacks": U64 = "stacks of threads other than the main one, found by their guards",
+            "main_stack": Bool = "the main thread's [stack] is mapped",
+            "threads": U64 = "the process's thread count (Threads: in /proc/PID/status)",
+            "difference": I64 = "thread_stacks + main_stack - threads",
+        },
+    ];
+}
 
 impl Analyzer for GuardDetection {
-    const SCHEMA: Schema = Schema {
-        name: "guard-detection",
-        version: "1.0.0",
-        description: "names the PROT_NONE regions: thread stack guards, malloc arena heap reserves, address-space reservations, guard pages",
-        region_columns: &[Column::new(
-            "guard",
-            ColumnType::Text,
-            "thread-stack-guard, heap-reserve, reservation or guard-page; empty for other regions",
-        )],
-        tables: &[
-            Table {
-                name: "guards",
-                description: "guard regions of one process, by kind",
-                scope: Scope::Process,
-                columns: &[
-                    Column::new("kind", ColumnType::Text, "what the regions are for"),
-                    Column::new("count", ColumnType::U64, "how many regions"),
-                    Column::new("virtual", ColumnType::U64, "their total size in bytes"),
-                ],
-            },
-            Table {
-                name: "thread_stacks",
-                description: "thread stacks found against the process's own thread count",
-                scope: Scope::Process,
-                columns: &[
-                    Column::new(
-                        "thread_stacks",
-                        ColumnType::U64,
-                        "stacks of threads other than the main one, found by their guards",
-                    ),
-                    Column::new(
-                        "main_stack",
-                        ColumnType::Bool,
-                        "the main thread's [stack] is mapped",
-                    ),
-                    Column::new(
-                        "threads",
-                        ColumnType::U64,
-                        "the process's thread count (Threads: in /proc/PID/status)",
-                    ),
-                    Column::new(
-                        "difference",
-                        ColumnType::I64,
-                        "thread_stacks + main_stack - threads",
-                    ),
-                ],
-            },
-        ],
-    };
+    const SCHEMA: Schema = Schema::new(
+        "guard-detection",
+        "1.0.0",
+        "names the PROT_NONE regions: thread stack guards, malloc arena heap reserves, address-space reservations, guard pages",
+    )
+    .region_columns(REGION_COLUMNS)
+    .tables(TABLES);
 
     fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
         options.only(&[])?;
@@ -210,18 +187,19 @@ impl Analyzer for GuardDetection {
     fn analyze(
         &self,
         process: &Process<'_>,
-        regions: &[Region],
+        regions: &Regions<'_>,
         host: &mut Host<'_>,
     ) -> vmpipe_plugin::Result {
+        let regions: Vec<Region> = regions.iter().collect();
         if regions.is_empty() {
             // A kernel thread, or a process whose map could not be read: nothing to say.
             return Ok(());
         }
-        let (kinds, stacks) = classify(regions);
+        let (kinds, stacks) = classify(&regions);
         let mut totals = [(0u64, 0u64); GuardKind::ALL.len()];
         for (i, k) in kinds.iter().enumerate() {
             if let Some(k) = k {
-                host.set(i, 0, k.as_str())?;
+                host.set(i, GUARD, k.as_str())?;
                 let t = &mut totals[*k as usize];
                 t.0 += 1;
                 t.1 = t.1.saturating_add(regions[i].size());
@@ -230,8 +208,8 @@ impl Analyzer for GuardDetection {
         for (k, (count, bytes)) in GuardKind::ALL.iter().zip(totals) {
             if count > 0 {
                 host.row(
-                    T_GUARDS,
-                    &[
+                    GUARDS,
+                    [
                         Value::Text(k.as_str()),
                         Value::U64(count),
                         Value::U64(bytes),
@@ -243,8 +221,8 @@ impl Analyzer for GuardDetection {
         let found = stacks as i64 + i64::from(main);
         let threads = process.threads();
         host.row(
-            T_STACKS,
-            &[
+            THREAD_STACKS,
+            [
                 Value::U64(stacks as u64),
                 Value::Bool(main),
                 Value::from(threads.map(u64::from)),

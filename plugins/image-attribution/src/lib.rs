@@ -71,16 +71,10 @@ use std::sync::{Arc, Mutex};
 
 use vmpipe_plugin::abi::open_what;
 use vmpipe_plugin::{
-    Analyzer, Column, ColumnType, Host, MemoryError, Options, Process, Region, RegionKind, Schema,
-    Scope, Table, Value,
+    Analyzer, Host, MemoryError, Options, Process, Region, RegionKind, Regions, Schema, Value,
 };
 
 pub use layout::{Layout, Part};
-
-const COL_IMAGE: usize = 0;
-const COL_SEGMENT: usize = 1;
-const T_IMAGES: usize = 0;
-const T_LIBRARIES: usize = 1;
 
 /// The name of the row gathering anonymous executable memory.
 pub const ANON_EXEC: &[u8] = b"[anon-exec]";
@@ -429,78 +423,60 @@ impl ImageAttribution {
     }
 }
 
+vmpipe_plugin::region_columns! {
+    REGION_COLUMNS = [
+        IMAGE: Bytes = (
+            "image",
+            "the mapped executable or library, [vdso], or empty"
+        ),
+        SEGMENT: Text = (
+            "segment",
+            "the parts of the image the region holds: text, rodata, eh_frame, relro, data, bss (+ joins several)"
+        ),
+    ];
+}
+
+vmpipe_plugin::tables! {
+    TABLES = [
+        IMAGES: Process (
+            "images",
+            "one image mapped by one process"
+        ) {
+            "image": Bytes = "path as the kernel prints it; [vdso]; [anon-exec] for anonymous executable memory",
+            "segments": Text = "parts present",
+            "regions": U64 = "regions",
+            "virtual": U64 = "virtual bytes",
+            "rss": U64 = "resident bytes",
+            "pss": U64 = "proportional set size",
+            "private_dirty": U64 = "private dirty bytes",
+            "swap": U64 = "swapped bytes",
+            "deleted": Bool = "the file was deleted on disk",
+            "replaced": Bool = "the path now names another inode (or nothing)",
+            "memfd": Bool = "a memfd_create file",
+            "unexplained_exec": Bool = "executable memory no ELF image explains",
+            "attribution": Text = "elf, or path: why the ELF headers could not be used",
+        },
+        LIBRARIES: Run (
+            "libraries",
+            "one image across every process swept (like librank)"
+        ) {
+            "image": Bytes = "path as the kernel prints it",
+            "processes": U64 = "processes mapping it",
+            "rss": U64 = "total resident bytes",
+            "pss": U64 = "total proportional set size",
+            "shared_saving": U64 = "rss - pss: what sharing saves",
+        },
+    ];
+}
+
 impl Analyzer for ImageAttribution {
-    const SCHEMA: Schema = Schema {
-        name: "image-attribution",
-        version: "1.0.0",
-        description: "which binary or library every region belongs to and which part (text, rodata, relro, data, bss…), from the files' own ELF headers",
-        region_columns: &[
-            Column::new(
-                "image",
-                ColumnType::Bytes,
-                "the mapped executable or library, [vdso], or empty",
-            ),
-            Column::new(
-                "segment",
-                ColumnType::Text,
-                "the parts of the image the region holds: text, rodata, eh_frame, relro, data, bss (+ joins several)",
-            ),
-        ],
-        tables: &[
-            Table {
-                name: "images",
-                description: "one image mapped by one process",
-                scope: Scope::Process,
-                columns: &[
-                    Column::new(
-                        "image",
-                        ColumnType::Bytes,
-                        "path as the kernel prints it; [vdso]; [anon-exec] for anonymous executable memory",
-                    ),
-                    Column::new("segments", ColumnType::Text, "parts present"),
-                    Column::new("regions", ColumnType::U64, "regions"),
-                    Column::new("virtual", ColumnType::U64, "virtual bytes"),
-                    Column::new("rss", ColumnType::U64, "resident bytes"),
-                    Column::new("pss", ColumnType::U64, "proportional set size"),
-                    Column::new("private_dirty", ColumnType::U64, "private dirty bytes"),
-                    Column::new("swap", ColumnType::U64, "swapped bytes"),
-                    Column::new("deleted", ColumnType::Bool, "the file was deleted on disk"),
-                    Column::new(
-                        "replaced",
-                        ColumnType::Bool,
-                        "the path now names another inode (or nothing)",
-                    ),
-                    Column::new("memfd", ColumnType::Bool, "a memfd_create file"),
-                    Column::new(
-                        "unexplained_exec",
-                        ColumnType::Bool,
-                        "executable memory no ELF image explains",
-                    ),
-                    Column::new(
-                        "attribution",
-                        ColumnType::Text,
-                        "elf, or path: why the ELF headers could not be used",
-                    ),
-                ],
-            },
-            Table {
-                name: "libraries",
-                description: "one image across every process swept (like librank)",
-                scope: Scope::Run,
-                columns: &[
-                    Column::new("image", ColumnType::Bytes, "path as the kernel prints it"),
-                    Column::new("processes", ColumnType::U64, "processes mapping it"),
-                    Column::new("rss", ColumnType::U64, "total resident bytes"),
-                    Column::new("pss", ColumnType::U64, "total proportional set size"),
-                    Column::new(
-                        "shared_saving",
-                        ColumnType::U64,
-                        "rss - pss: what sharing saves",
-                    ),
-                ],
-            },
-        ],
-    };
+    const SCHEMA: Schema = Schema::new(
+        "image-attribution",
+        "1.0.0",
+        "which binary or library every region belongs to and which part (text, rodata, relro, data, bss…), from the files' own ELF headers",
+    )
+    .region_columns(REGION_COLUMNS)
+    .tables(TABLES);
 
     fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
         options.only(&["map_files"])?;
@@ -515,7 +491,7 @@ impl Analyzer for ImageAttribution {
     fn analyze(
         &self,
         process: &Process<'_>,
-        regions: &[Region],
+        regions: &Regions<'_>,
         host: &mut Host<'_>,
     ) -> vmpipe_plugin::Result {
         let mut images: Vec<Image> = Vec::new();
@@ -544,6 +520,7 @@ impl Analyzer for ImageAttribution {
         };
 
         for (i, r) in regions.iter().enumerate() {
+            let r = &r;
             match r.kind() {
                 RegionKind::File if r.region_type().is_some() => {
                     // A vmmap report: the image is the path, the part is named by the report.
@@ -554,9 +531,9 @@ impl Analyzer for ImageAttribution {
                     if let Some(p) = part {
                         images[at].macho.push(p);
                     }
-                    host.set(i, COL_IMAGE, Value::Bytes(path))?;
+                    host.set(i, IMAGE, path)?;
                     if let Some(p) = part {
-                        host.set(i, COL_SEGMENT, p)?;
+                        host.set(i, SEGMENT, p)?;
                     }
                 }
                 RegionKind::File | RegionKind::Memfd => {
@@ -600,9 +577,9 @@ impl Analyzer for ImageAttribution {
                         img.unexplained_exec = true;
                     }
                     img.count(r, &parts);
-                    host.set(i, COL_IMAGE, Value::Bytes(path))?;
+                    host.set(i, IMAGE, path)?;
                     if !parts.is_empty() {
-                        host.set(i, COL_SEGMENT, layout::join(&parts).as_str())?;
+                        host.set(i, SEGMENT, layout::join(&parts).as_str())?;
                     }
                 }
                 RegionKind::Vdso => {
@@ -619,9 +596,9 @@ impl Analyzer for ImageAttribution {
                         }
                     }
                     images[at].count(r, &parts);
-                    host.set(i, COL_IMAGE, Value::Bytes(b"[vdso]"))?;
+                    host.set(i, IMAGE, b"[vdso]".as_slice())?;
                     if !parts.is_empty() {
-                        host.set(i, COL_SEGMENT, layout::join(&parts).as_str())?;
+                        host.set(i, SEGMENT, layout::join(&parts).as_str())?;
                     }
                 }
                 RegionKind::Anon => {
@@ -635,8 +612,8 @@ impl Analyzer for ImageAttribution {
                     {
                         let path = images[at].path.clone();
                         images[at].count(r, &[Part::Bss]);
-                        host.set(i, COL_IMAGE, Value::Bytes(&path))?;
-                        host.set(i, COL_SEGMENT, "bss")?;
+                        host.set(i, IMAGE, path.as_slice())?;
+                        host.set(i, SEGMENT, "bss")?;
                     } else if r.executable() {
                         let at = index(&mut images, ANON_EXEC, &|| {
                             "path: anonymous memory".to_string()
@@ -672,8 +649,8 @@ impl Analyzer for ImageAttribution {
                 img.macho.join("+")
             };
             host.row(
-                T_IMAGES,
-                &[
+                IMAGES,
+                [
                     Value::Bytes(&img.path),
                     Value::Text(&segments),
                     Value::U64(img.regions),
@@ -717,8 +694,8 @@ impl Analyzer for ImageAttribution {
                 _ => None,
             };
             host.row(
-                T_LIBRARIES,
-                &[
+                LIBRARIES,
+                [
                     Value::Bytes(path),
                     Value::U64(t.processes),
                     Value::from(t.rss),

@@ -134,9 +134,7 @@ pub mod model;
 mod tests;
 pub mod zones;
 
-use vmpipe_plugin::{
-    Analyzer, Column, ColumnType, Host, Options, Process, Region, Schema, Scope, Table, Value,
-};
+use vmpipe_plugin::{Analyzer, Host, OptionError, Options, Process, Regions, Schema, Value};
 
 use crate::detect::LibcCache;
 use crate::glibc::Limits;
@@ -154,9 +152,6 @@ pub struct MallocZones {
     banners: LibcCache,
 }
 
-const COL_ZONE: usize = 0;
-const T_ZONES: usize = 0;
-
 impl MallocZones {
     /// The zones of one process (also what the tests call).
     pub fn zones_of(
@@ -169,92 +164,60 @@ impl MallocZones {
     }
 }
 
-impl Analyzer for MallocZones {
-    const SCHEMA: Schema = Schema {
-        name: "malloc-zones",
-        version: "1.0.0",
-        description: "vmmap's MALLOC ZONE table: how full each malloc zone is (glibc arenas and mmapped chunks read from memory; other allocators named)",
-        region_columns: &[Column::new(
+vmpipe_plugin::region_columns! {
+    REGION_COLUMNS = [
+        ZONE: Text = (
             "malloc_zone",
-            ColumnType::Text,
-            "the malloc zone the region belongs to (main_arena, arena_0x…, mmapped_chunk_0x…, heap_0x…)",
-        )],
-        tables: &[Table {
-            name: "malloc_zones",
-            description: "one malloc zone of one process",
-            scope: Scope::Process,
-            columns: &[
-                Column::new(
-                    "zone",
-                    ColumnType::Text,
-                    "main_arena, arena_0x…, mmapped_chunk_0x…, heap_0x…, or the allocator's name",
-                ),
-                Column::new(
-                    "allocator",
-                    ColumnType::Text,
-                    "glibc, jemalloc, tcmalloc, mimalloc, snmalloc, hoard, musl, jvm, go, unknown",
-                ),
-                Column::new("virtual", ColumnType::U64, "bytes of address space"),
-                Column::new("committed", ColumnType::U64, "readable and writable bytes"),
-                Column::new("resident", ColumnType::U64, "resident bytes (Rss)"),
-                Column::new(
-                    "dirty",
-                    ColumnType::U64,
-                    "dirty bytes (Private_Dirty + Shared_Dirty)",
-                ),
-                Column::new("swapped", ColumnType::U64, "swapped bytes"),
-                Column::new(
-                    "allocation_count",
-                    ColumnType::U64,
-                    "in-use chunks (tcache-held chunks count as in use, as in malloc_info)",
-                ),
-                Column::new(
-                    "bytes_allocated",
-                    ColumnType::U64,
-                    "bytes of in-use chunks, headers included",
-                ),
-                Column::new(
-                    "bytes_free",
-                    ColumnType::U64,
-                    "free bytes: fast bins + bins + top chunk",
-                ),
-                Column::new("top_size", ColumnType::U64, "the top chunk's size"),
-                Column::new(
-                    "pct_full",
-                    ColumnType::F64,
-                    "bytes_allocated / committed * 100",
-                ),
-                Column::new(
-                    "pct_frag",
-                    ColumnType::F64,
-                    "vmmap's % FRAG: 100 - 100 * bytes_allocated / (dirty + swapped), at least 0",
-                ),
-                Column::new(
-                    "status",
-                    ColumnType::Text,
-                    "ok, unsupported, no-memory, reported (a vmmap report's own MALLOC ZONE row)",
-                ),
-                Column::new(
-                    "reason",
-                    ColumnType::Text,
-                    "why the row is not ok, or a note",
-                ),
-                Column::new(
-                    "system_mem",
-                    ColumnType::U64,
-                    "bytes malloc holds from the system for the zone (malloc_info's <system type=\"current\">)",
-                ),
-            ],
-        }],
-    };
+            "the malloc zone the region belongs to (main_arena, arena_0x…, mmapped_chunk_0x…, heap_0x…)"
+        ),
+    ];
+}
+
+vmpipe_plugin::tables! {
+    TABLES = [
+        ZONES: Process (
+            "malloc_zones",
+            "one malloc zone of one process"
+        ) {
+            "zone": Text = "main_arena, arena_0x…, mmapped_chunk_0x…, heap_0x…, or the allocator's name",
+            "allocator": Text = "glibc, jemalloc, tcmalloc, mimalloc, snmalloc, hoard, musl, jvm, go, unknown",
+            "virtual": U64 = "bytes of address space",
+            "committed": U64 = "readable and writable bytes",
+            "resident": U64 = "resident bytes (Rss)",
+            "dirty": U64 = "dirty bytes (Private_Dirty + Shared_Dirty)",
+            "swapped": U64 = "swapped bytes",
+            "allocation_count": U64 = "in-use chunks (tcache-held chunks count as in use, as in malloc_info)",
+            "bytes_allocated": U64 = "bytes of in-use chunks, headers included",
+            "bytes_free": U64 = "free bytes: fast bins + bins + top chunk",
+            "top_size": U64 = "the top chunk's size",
+            "pct_full": F64 = "bytes_allocated / committed * 100",
+            "pct_frag": F64 = "vmmap's % FRAG: 100 - 100 * bytes_allocated / (dirty + swapped), at least 0",
+            "status": Text = "ok, unsupported, no-memory, reported (a vmmap report's own MALLOC ZONE row)",
+            "reason": Text = "why the row is not ok, or a note",
+            "system_mem": U64 = "bytes malloc holds from the system for the zone (malloc_info's <system type=\"current\">)",
+        },
+    ];
+}
+
+impl Analyzer for MallocZones {
+    const SCHEMA: Schema = Schema::new(
+        "malloc-zones",
+        "1.0.0",
+        "vmmap's MALLOC ZONE table: how full each malloc zone is (glibc arenas and mmapped chunks read from memory; other allocators named)",
+    )
+    .region_columns(REGION_COLUMNS)
+    .tables(TABLES);
 
     fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
         options.only(&["max_chunks", "max_free_chunks"])?;
-        let positive = |key: &str, default: u64| -> Result<u64, String> {
+        let positive = |key: &str, default: u64| -> Result<u64, OptionError> {
             match options.integer(key)? {
                 None => Ok(default),
                 Some(n) if n >= 1 => Ok(n as u64),
-                Some(n) => Err(format!("option `{key}` must be at least 1, found {n}")),
+                Some(n) => Err(OptionError::new(
+                    key,
+                    format!("option `{key}` must be at least 1, found {n}"),
+                )),
             }
         };
         Ok(MallocZones {
@@ -269,7 +232,7 @@ impl Analyzer for MallocZones {
     fn analyze(
         &self,
         process: &Process<'_>,
-        regions: &[Region],
+        regions: &Regions<'_>,
         host: &mut Host<'_>,
     ) -> vmpipe_plugin::Result {
         // A report (macOS vmmap) brings its own MALLOC ZONE table: it becomes these rows.
@@ -277,8 +240,8 @@ impl Analyzer for MallocZones {
         if !reported.is_empty() {
             for z in &reported {
                 host.row(
-                    T_ZONES,
-                    &[
+                    ZONES,
+                    [
                         Value::Text(&z.name),
                         Value::Text("macos-malloc"),
                         Value::from(z.virtual_size),
@@ -314,7 +277,7 @@ impl Analyzer for MallocZones {
         };
         for (i, z) in zones::region_zones(&found, &spans).into_iter().enumerate() {
             if let Some(z) = z {
-                host.set(i, COL_ZONE, found[z].name.as_str())?;
+                host.set(i, ZONE, found[z].name.as_str())?;
             }
         }
         for z in &found {
@@ -322,8 +285,8 @@ impl Analyzer for MallocZones {
             let a = z.alloc.as_ref();
             let reason = zones::reason(z, &f);
             host.row(
-                T_ZONES,
-                &[
+                ZONES,
+                [
                     Value::Text(&z.name),
                     Value::Text(&z.allocator),
                     Value::from(f.virt),

@@ -39,7 +39,7 @@ pub struct Span<'a> {
 
 impl<'a> Span<'a> {
     /// The facts of a host region.
-    pub fn of(r: &'a Region) -> Span<'a> {
+    pub fn of(r: Region<'a>) -> Span<'a> {
         let dirty = r
             .usage(usage::DIRTY)
             .or_else(|| Some(r.usage(usage::SHARED_DIRTY)? + r.usage(usage::PRIVATE_DIRTY)?));

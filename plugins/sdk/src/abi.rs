@@ -1,36 +1,66 @@
-//! The C ABI between vmpipe and an analyzer plugin, version 1.
+//! The C ABI between vmpipe and an analyzer plugin, version 2.
 //!
-//! Everything here is `#[repr(C)]` and stable within major version 1. A plugin library exports
-//! one function, `vmpipe_plugin_v1` (or `vmpipe_plugin_v1_NAME`, see [`crate::export`]),
-//! returning a pointer to a static [`PluginV1`]. The host checks [`PluginV1::abi_major`],
-//! [`PluginV1::abi_minor`] and [`PluginV1::struct_size`] before anything else, then the
-//! declared schema, then calls `create` once per pipeline entry, `analyze` once per process
-//! (from many threads at once), `finish` once at the end and `destroy` last.
+//! Everything here is `#[repr(C)]`. The C header `include/vmpipe_plugin.h` is generated from
+//! this file and `abi-v2.layout` records the size and offset of every field; a test compares
+//! both with what the compiler lays out, so neither can drift.
 //!
-//! Data crosses as borrowed `(pointer, length)` views valid for the duration of one call;
-//! results go back through the host's callbacks in [`HostV1`], which copy what they keep. So
-//! nothing is ever allocated on one side and freed on the other. Libraries are never unloaded.
+//! # Versions and compatibility
 //!
-//! Minor versions only add fields at the end of structs; `struct_size` says how much of a
-//! struct the other side knows.
+//! * The **major** version is in the entry symbol's name: a plugin exports
+//!   `const vmpipe_plugin *vmpipe_plugin_v2(void)` (or `vmpipe_plugin_v2_NAME`). A host loads
+//!   only its own major. ABI v1 (vmpipe-plugin 0.1) is refused: its structs grew without a
+//!   version change and crossed as arrays without an element size, so no host can tell what a
+//!   v1 library expects.
+//! * A **minor** version only appends fields at the end of structs, or adds constants. It
+//!   never moves, resizes or removes a field (the layout test fails if one does).
+//! * Every struct that crosses is covered by a size the other side can read: [`PluginV2`],
+//!   [`HostV2`], [`CreateV2`] and [`AnalyzeV2`] carry `struct_size`; every array and every
+//!   single pointer to a struct carries its element size next to it (`…_size`). The reader
+//!   steps through arrays by that size and reads only fields that lie inside it: a field
+//!   outside it is absent (zero, null). Sizes are never smaller than the 2.0 layout.
+//! * [`PluginV2::abi_minor`] is the minor the plugin was built with; [`PluginV2::requires_minor`]
+//!   is the oldest minor it can run on. A host speaking 2.M loads a plugin when
+//!   `requires_minor <= M`, whatever its `abi_minor`; a plugin built against a newer minor
+//!   that only uses 2.0 features keeps `requires_minor = 0` and runs on a 2.0 host, where
+//!   newer callbacks are absent (null, or outside `HostV2::struct_size`) and newer fields read
+//!   as absent. The Rust SDK checks both for you.
+//!
+//! # The calls (the contract, also in the C header)
+//!
+//! The host calls `create` once per pipeline entry, `analyze` once per process from many
+//! threads at once (with the same state), `finish` once after every `analyze` returned, and
+//! `destroy` last, once, for every state `create` stored — even when `create` then failed.
+//! `analyze` is also called for processes with no regions (kernel threads, processes whose
+//! memory map was refused: see [`ProcessV2::status`]), with `regions_len == 0`.
+//!
+//! Data crosses as borrowed views valid for the duration of one call; results go back through
+//! the host's callbacks in [`HostV2`], which copy what they keep. Nothing is allocated on one
+//! side and freed on the other. Libraries are never unloaded.
 
 use std::ffi::c_void;
 
-/// The ABI major version this SDK speaks (the `v1` in the entry symbol's name).
-pub const ABI_MAJOR: u32 = 1;
+/// The ABI major version this SDK speaks (the `v2` in the entry symbol's name).
+pub const ABI_MAJOR: u32 = 2;
 /// The ABI minor version this SDK speaks.
-pub const ABI_MINOR: u32 = 1;
-/// The entry symbol's name, without a suffix.
-pub const ENTRY_SYMBOL: &str = "vmpipe_plugin_v1";
+pub const ABI_MINOR: u32 = 0;
+/// The start of every entry symbol's name; the major version follows (`vmpipe_plugin_v2`).
+pub const ENTRY_PREFIX: &str = "vmpipe_plugin_v";
+/// The entry symbol's name, without a suffix. The [`crate::export!`] macro spells the same
+/// name (an attribute needs a literal); a test checks they agree.
+pub const ENTRY_SYMBOL: &str = "vmpipe_plugin_v2";
 
 /// Status codes returned by plugin entry points and host callbacks.
 pub mod status {
     /// Success.
     pub const OK: u32 = 0;
-    /// The call failed; the message was given through [`super::HostV1::error`].
+    /// The call failed; the message was given through [`super::HostV2::error`] (the last
+    /// message given in a call is the one kept).
     pub const ERROR: u32 = 1;
-    /// The plugin panicked; the message was given through [`super::HostV1::error`].
+    /// The plugin panicked; the message was given through [`super::HostV2::error`].
     pub const PANIC: u32 = 2;
+    /// The call stopped because the host refused a value: the host has already recorded why,
+    /// so it adds nothing more.
+    pub const REFUSED: u32 = 3;
     /// The source has no memory to read (a capture, a report).
     pub const MEMORY_UNAVAILABLE: u32 = 10;
     /// Reading the process's memory was refused.
@@ -42,6 +72,8 @@ pub mod status {
     /// Another process holds the pid now (its start time differs from the one read when the
     /// process was collected), or the process vanished: nothing of it can be opened.
     pub const PROCESS_REPLACED: u32 = 14;
+    /// A read asked for more than [`super::MAX_READ`] bytes, or a null buffer.
+    pub const BAD_READ: u32 = 15;
     /// An emitted value named a column the plugin did not declare.
     pub const BAD_COLUMN: u32 = 20;
     /// An emitted value's type differs from its column's declared type.
@@ -55,12 +87,17 @@ pub mod status {
     /// The callback is not available in this call (emitting a region value in `finish`).
     pub const NOT_NOW: u32 = 25;
     /// The value was refused because what the plugin emitted in this call passed vmpipe's
-    /// budget for one call (see vmpipe's `limits::OUTPUT_BYTES_PER_CALL`); later values of
-    /// the call are refused too.
+    /// budget for one call (64 MiB); later values of the call are refused too.
     pub const OVER_BUDGET: u32 = 26;
+    /// An element size is smaller than the 2.0 layout of its struct.
+    pub const BAD_SIZE: u32 = 27;
 }
 
-/// Column types (the `kind` of [`ColumnV1`] and [`CellV1`]).
+/// Most bytes one [`HostV2::read_memory`] call may ask for (64 MiB); larger reads fail with
+/// [`status::BAD_READ`].
+pub const MAX_READ: usize = 64 << 20;
+
+/// Column types (the `kind` of [`ColumnV2`] and [`CellV2`]).
 pub mod kind {
     /// No value (a cell only).
     pub const ABSENT: u32 = 0;
@@ -80,7 +117,7 @@ pub mod kind {
     pub const ADDRESS: u32 = 7;
 }
 
-/// Table scopes (the `scope` of [`TableV1`]).
+/// Table scopes (the `scope` of [`TableV2`]).
 pub mod scope {
     /// Rows emitted from `analyze`, about one process; the host prepends `pid` and `process`.
     pub const PROCESS: u32 = 1;
@@ -88,8 +125,18 @@ pub mod scope {
     pub const RUN: u32 = 2;
 }
 
-/// What [`HostV1::open`] opens (ABI 1.1), always through the `/proc/PID` directory vmpipe
-/// opened when it collected the process, never through a path naming the pid again.
+/// How a plugin's code handles a panic ([`PluginV2::panic_strategy`]).
+pub mod panic_strategy {
+    /// Not Rust, or no panics can happen (a C plugin).
+    pub const NONE: u32 = 0;
+    /// Built with `panic = "unwind"`: the SDK catches every panic at the ABI boundary.
+    pub const UNWIND: u32 = 1;
+    /// Built with `panic = "abort"`: a panic would end the whole sweep. The host refuses it.
+    pub const ABORT: u32 = 2;
+}
+
+/// What [`HostV2::open`] opens, always through the `/proc/PID` directory vmpipe opened when
+/// it collected the process, never through a path naming the pid again.
 pub mod open_what {
     /// The file mapped at `[start, end)`: `map_files/START-END` (root), for reading. Refused
     /// unless it is a regular file.
@@ -108,35 +155,37 @@ pub mod open_what {
     pub const PAGEMAP: u32 = 5;
 }
 
-/// Log levels for [`HostV1::log`].
+/// Log levels for [`HostV2::log`].
 pub mod level {
-    /// Something the user should know; the run goes on.
+    /// Something the user should know; the run goes on. Kept as a row of `errors.csv` with
+    /// stage `warning` (from `create`: printed when the pipeline is loaded).
     pub const WARN: u32 = 1;
-    /// Detail for debugging.
+    /// Detail for debugging: printed to standard error only when the environment variable
+    /// `VMPIPE_PLUGIN_DEBUG` is set, dropped otherwise.
     pub const INFO: u32 = 2;
 }
 
 /// A borrowed byte string: UTF-8 text or raw bytes, as the field's documentation says. A null
-/// `ptr` means absent (distinct from empty).
+/// `ptr` means absent (distinct from empty). Frozen: never grows.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct StrV1 {
+pub struct StrV2 {
     /// First byte, or null when absent.
     pub ptr: *const u8,
     /// Length in bytes.
     pub len: usize,
 }
 
-impl StrV1 {
+impl StrV2 {
     /// The absent string.
-    pub const ABSENT: StrV1 = StrV1 {
+    pub const ABSENT: StrV2 = StrV2 {
         ptr: std::ptr::null(),
         len: 0,
     };
 
     /// A view of `bytes` (valid as long as they are).
-    pub const fn new(bytes: &[u8]) -> StrV1 {
-        StrV1 {
+    pub const fn new(bytes: &[u8]) -> StrV2 {
+        StrV2 {
             ptr: bytes.as_ptr(),
             len: bytes.len(),
         }
@@ -159,35 +208,52 @@ impl StrV1 {
 /// One declared column.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct ColumnV1 {
+pub struct ColumnV2 {
     /// Column name: lowercase ASCII letters, digits and `_`, starting with a letter.
-    pub name: StrV1,
+    pub name: StrV2,
     /// One of [`kind`] (not `ABSENT`).
     pub kind: u32,
     /// What the column holds (UTF-8).
-    pub description: StrV1,
+    pub description: StrV2,
 }
 
 /// One declared table.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct TableV1 {
+pub struct TableV2 {
     /// Table name (the CSV file is `NAME.csv`); same rules as column names.
-    pub name: StrV1,
+    pub name: StrV2,
     /// What a row is (UTF-8).
-    pub description: StrV1,
+    pub description: StrV2,
     /// One of [`scope`].
     pub scope: u32,
     /// The columns (for `PROCESS` tables, not counting the `pid` and `process` the host adds).
-    pub columns: *const ColumnV1,
+    pub columns: *const ColumnV2,
     /// Number of columns.
     pub columns_len: usize,
+    /// Size of one [`ColumnV2`] as the plugin built it.
+    pub column_size: usize,
 }
 
-/// One value emitted by a plugin.
+/// A region column of another analyzer that this analyzer reads. The host runs the
+/// providing analyzer first on each process and passes its values in [`AnalyzeV2::inputs`],
+/// in the order of [`PluginV2::reads`]; it refuses to load a pipeline without the provider.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct CellV1 {
+pub struct ReadV2 {
+    /// The providing analyzer's name (`image-attribution`).
+    pub analyzer: StrV2,
+    /// Its region column (`image`).
+    pub column: StrV2,
+    /// The [`kind`] the reader expects; the host refuses the pipeline when the provider
+    /// declares another.
+    pub kind: u32,
+}
+
+/// One value: emitted by a plugin, or read from another analyzer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CellV2 {
     /// One of [`kind`]; `ABSENT` for no value.
     pub kind: u32,
     /// `U64`, `ADDRESS`, `BOOL` (0/1), or `I64` (as two's complement).
@@ -195,16 +261,29 @@ pub struct CellV1 {
     /// `F64`.
     pub float: f64,
     /// `TEXT` and `BYTES`.
-    pub bytes: StrV1,
+    pub bytes: StrV2,
 }
 
-/// Process status values ([`ProcessV1::status`]).
+/// The values of one [`ReadV2`] for the regions of an `analyze` call: `cells[i]` belongs to
+/// region `i`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct InputV2 {
+    /// One cell per region.
+    pub cells: *const CellV2,
+    /// Number of cells (the call's `regions_len`).
+    pub cells_len: usize,
+    /// Size of one [`CellV2`] as the host built it.
+    pub cell_size: usize,
+}
+
+/// Process status values ([`ProcessV2::status`]).
 pub mod process_status {
     /// Read completely.
     pub const OK: u32 = 0;
     /// Read in part.
     pub const PARTIAL: u32 = 1;
-    /// Memory map refused.
+    /// Memory map refused (the call has no regions).
     pub const DENIED: u32 = 2;
     /// Exited while read.
     pub const VANISHED: u32 = 3;
@@ -213,7 +292,7 @@ pub mod process_status {
 /// The facts of one process, borrowed for one call.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct ProcessV1 {
+pub struct ProcessV2 {
     /// Process id.
     pub pid: u32,
     /// One of [`process_status`].
@@ -225,22 +304,24 @@ pub struct ProcessV1 {
     /// Thread count, or -1 when unknown.
     pub threads: i64,
     /// Name (raw bytes).
-    pub name: StrV1,
+    pub name: StrV2,
     /// Executable path (raw bytes), absent when unknown.
-    pub exe: StrV1,
+    pub exe: StrV2,
     /// Command line as the kernel holds it: arguments each followed by NUL.
-    pub cmdline: StrV1,
+    pub cmdline: StrV2,
     /// 1 for a live process of this machine: its memory is readable and `/proc/PID` is this
     /// process. 0 for evidence (captures, reports), of whose memory only what was saved — if
-    /// anything — can be read through [`HostV1::read_memory`].
+    /// anything — can be read through [`HostV2::read_memory`].
     pub has_memory: u32,
     /// The malloc zones a report gave for the process (vmmap's MALLOC ZONE table).
-    pub zones: *const ZoneV1,
+    pub zones: *const ZoneV2,
     /// Number of zones.
     pub zones_len: usize,
+    /// Size of one [`ZoneV2`] as the host built it.
+    pub zone_size: usize,
 }
 
-/// Bits of [`ZoneV1::present`]: which figures the report gave.
+/// Bits of [`ZoneV2::present`]: which figures the report gave.
 pub mod zone_field {
     /// `virtual_size`.
     pub const VIRTUAL: u32 = 1;
@@ -267,9 +348,9 @@ pub mod zone_field {
 /// One malloc zone as a report gave it (sizes in bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct ZoneV1 {
+pub struct ZoneV2 {
     /// The zone's name (`DefaultMallocZone_0x…`).
-    pub name: StrV1,
+    pub name: StrV2,
     /// [`zone_field`] bits of the figures present.
     pub present: u32,
     /// Virtual size.
@@ -294,7 +375,7 @@ pub struct ZoneV1 {
     pub region_count: u64,
 }
 
-/// Permission bits of [`RegionV1::perms`].
+/// Permission bits of [`RegionV2::perms`].
 pub mod perms {
     /// Readable.
     pub const READ: u32 = 1;
@@ -308,7 +389,7 @@ pub mod perms {
     pub const KNOWN: u32 = 0x100;
 }
 
-/// Region kinds ([`RegionV1::kind`]).
+/// Region kinds ([`RegionV2::kind`]). A reader treats an unknown value as `SPECIAL`.
 pub mod region_kind {
     /// A regular file.
     pub const FILE: u32 = 0;
@@ -334,7 +415,7 @@ pub mod region_kind {
     pub const SPECIAL: u32 = 10;
 }
 
-/// Indices into [`RegionV1::usage`]; bit `i` of [`RegionV1::usage_present`] says whether
+/// Indices into [`RegionV2::usage`]; bit `i` of [`RegionV2::usage_present`] says whether
 /// `usage[i]` is known. kB fields are in bytes.
 pub mod usage {
     /// `KernelPageSize`.
@@ -385,14 +466,14 @@ pub mod usage {
     pub const PROTECTION_KEY: usize = 22;
     /// Dirty bytes as a report counts them (vmmap's DIRTY); Linux has no such field.
     pub const DIRTY: usize = 23;
-    /// Slots in the array (room to grow within v1).
+    /// Slots in the array (room to grow within v2).
     pub const SLOTS: usize = 32;
 }
 
 /// One region, borrowed for one call.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct RegionV1 {
+pub struct RegionV2 {
     /// First address.
     pub start: u64,
     /// One past the last address.
@@ -410,27 +491,27 @@ pub struct RegionV1 {
     /// One of [`region_kind`].
     pub kind: u32,
     /// Path (raw bytes), absent for anonymous memory.
-    pub path: StrV1,
+    pub path: StrV2,
     /// The smaps `VmFlags` codes (text), absent when unknown.
-    pub vm_flags: StrV1,
+    pub vm_flags: StrV2,
     /// Bit `i` set when `usage[i]` is known.
     pub usage_present: u64,
     /// Residency figures, indexed by [`usage`].
     pub usage: [u64; usage::SLOTS],
     /// The report's region type (vmmap REGION TYPE: `__TEXT`, `STACK GUARD`, …), absent for
     /// live Linux processes.
-    pub region_type: StrV1,
+    pub region_type: StrV2,
     /// The share mode the source reported (vmmap SHRMOD: `COW`, `PRV`, …), absent when the
     /// source reports none (Linux).
-    pub share_mode: StrV1,
+    pub share_mode: StrV2,
     /// The maximum protection: [`perms`] bits, plus [`perms::KNOWN`] when known.
     pub max_perms: u32,
     /// The report's detail when it is not a path (vmmap REGION DETAIL: `stack guard for
     /// thread 0`, a malloc zone's name), absent otherwise.
-    pub detail: StrV1,
+    pub detail: StrV2,
 }
 
-/// Option value kinds ([`ValueV1::kind`]).
+/// Option value kinds ([`ValueV2::kind`]).
 pub mod value_kind {
     /// A string (`text`).
     pub const STRING: u32 = 1;
@@ -451,7 +532,7 @@ pub mod value_kind {
 /// One value of the options table given in the pipeline file.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct ValueV1 {
+pub struct ValueV2 {
     /// One of [`value_kind`].
     pub kind: u32,
     /// `INTEGER`, `BOOLEAN`.
@@ -459,128 +540,300 @@ pub struct ValueV1 {
     /// `FLOAT`.
     pub float: f64,
     /// `STRING`, `DATETIME`.
-    pub text: StrV1,
+    pub text: StrV2,
     /// `ARRAY` items.
-    pub items: *const ValueV1,
+    pub items: *const ValueV2,
     /// Number of items.
     pub items_len: usize,
+    /// Size of one item.
+    pub item_size: usize,
     /// `TABLE` entries.
-    pub entries: *const EntryV1,
+    pub entries: *const EntryV2,
     /// Number of entries.
     pub entries_len: usize,
+    /// Size of one entry.
+    pub entry_size: usize,
 }
 
 /// One `key = value` of an options table.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct EntryV1 {
+pub struct EntryV2 {
     /// The key (UTF-8).
-    pub key: StrV1,
+    pub key: StrV2,
     /// The value.
-    pub value: ValueV1,
+    pub value: ValueV2,
 }
 
-/// The host's services for one call. All callbacks are safe to call from the calling thread
-/// during that call only.
+/// What `create` is given.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct HostV1 {
-    /// `size_of::<HostV1>()` as the host built it.
+pub struct CreateV2 {
+    /// `size_of::<CreateV2>()` as the host built it.
+    pub struct_size: usize,
+    /// The `options` table of the pipeline entry.
+    pub options: *const EntryV2,
+    /// Number of entries.
+    pub options_len: usize,
+    /// Size of one [`EntryV2`].
+    pub entry_size: usize,
+}
+
+/// What `analyze` is given for one process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AnalyzeV2 {
+    /// `size_of::<AnalyzeV2>()` as the host built it.
+    pub struct_size: usize,
+    /// The process.
+    pub process: *const ProcessV2,
+    /// Size of the [`ProcessV2`].
+    pub process_size: usize,
+    /// Its regions, in address order (none for kernel threads and refused memory maps).
+    pub regions: *const RegionV2,
+    /// Number of regions.
+    pub regions_len: usize,
+    /// Size of one [`RegionV2`].
+    pub region_size: usize,
+    /// The values of the columns the plugin reads ([`PluginV2::reads`], same order).
+    pub inputs: *const InputV2,
+    /// Number of inputs (the plugin's `reads_len`).
+    pub inputs_len: usize,
+    /// Size of one [`InputV2`].
+    pub input_size: usize,
+}
+
+/// The host's services for one call. Every callback may be used from the calling thread
+/// during that call only. A callback is absent (null) or lies outside `struct_size` when the
+/// host is older than the minor that added it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct HostV2 {
+    /// `size_of::<HostV2>()` as the host built it.
     pub struct_size: usize,
     /// Opaque host context: pass it back to every callback.
     pub ctx: *mut c_void,
     /// Sets the value of declared region column `column` (index into the plugin's region
-    /// columns) for region `region` (index into the regions of this call).
-    pub region_value: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        region: usize,
-        column: u32,
-        cell: *const CellV1,
-    ) -> u32,
-    /// Appends a row to declared table `table` (index into the plugin's tables).
-    pub table_row:
-        unsafe extern "C" fn(ctx: *mut c_void, table: u32, cells: *const CellV1, len: usize) -> u32,
-    /// Logs a message (UTF-8) at a [`level`].
-    pub log: unsafe extern "C" fn(ctx: *mut c_void, level: u32, message: StrV1),
-    /// Reads up to `len` bytes of the process's memory at `address` into `buf`; stores the
-    /// count read in `*read` and returns a [`status`].
-    pub read_memory: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        address: u64,
-        buf: *mut u8,
-        len: usize,
-        read: *mut usize,
-    ) -> u32,
-    /// Gives the message (UTF-8) that goes with a failing status of the current call.
-    pub error: unsafe extern "C" fn(ctx: *mut c_void, message: StrV1),
-    /// ABI 1.1 (present when `struct_size` covers it): opens a file of the process (see
-    /// [`open_what`]) and stores its descriptor in `*fd`, which the plugin then owns and must
-    /// close. Before answering, the host checks that the pid still holds the process it
-    /// collected (same start time), else returns `PROCESS_REPLACED`; `MEMORY_UNAVAILABLE` for
-    /// evidence; `MEMORY_DENIED`, `MEMORY_FAULT` (nothing mapped there) or `ERROR` otherwise.
-    pub open: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        what: u32,
-        start: u64,
-        end: u64,
-        path: StrV1,
-        fd: *mut i32,
-    ) -> u32,
+    /// columns) for region `region` (index into the regions of this call); `cell_size` is
+    /// the size of the plugin's [`CellV2`]. Only in `analyze` (else `NOT_NOW`). A refused
+    /// value is recorded by the host as one error row; the plugin may go on, or return
+    /// `REFUSED` to stop without a second row.
+    pub region_value: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            region: usize,
+            column: u32,
+            cell: *const CellV2,
+            cell_size: usize,
+        ) -> u32,
+    >,
+    /// Appends a row to declared table `table` (index into the plugin's tables): `len` cells,
+    /// each `cell_size` bytes apart. `PROCESS` tables only in `analyze`, `RUN` tables only in
+    /// `finish`. Refusals as for `region_value`.
+    pub table_row: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            table: u32,
+            cells: *const CellV2,
+            len: usize,
+            cell_size: usize,
+        ) -> u32,
+    >,
+    /// Logs a message (UTF-8) at a [`level`]; usable in every call, `create` included.
+    pub log: Option<unsafe extern "C" fn(ctx: *mut c_void, level: u32, message: StrV2)>,
+    /// Reads up to `len` bytes (at most [`MAX_READ`]) of the process's memory at `address`
+    /// into `buf`; stores the count read in `*read` (fewer than asked when the range runs
+    /// into an unmapped page) and returns a [`status`]. Only in `analyze`; evidence without
+    /// saved memory answers `MEMORY_UNAVAILABLE`.
+    pub read_memory: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            address: u64,
+            buf: *mut u8,
+            len: usize,
+            read: *mut usize,
+        ) -> u32,
+    >,
+    /// Gives the message (UTF-8) that goes with a failing status of the current call; when
+    /// called more than once, the last message is kept.
+    pub error: Option<unsafe extern "C" fn(ctx: *mut c_void, message: StrV2)>,
+    /// In `create`: says the failure concerns option `key` of the pipeline entry, so the host
+    /// can point at it. Give the message with `error` as well.
+    pub error_option: Option<unsafe extern "C" fn(ctx: *mut c_void, key: StrV2)>,
+    /// Opens a file of the process (see [`open_what`]) and stores its descriptor in `*fd`,
+    /// which the plugin then owns and must close. Before answering, the host checks that the
+    /// pid still holds the process it collected (same start time), else returns
+    /// `PROCESS_REPLACED`; `MEMORY_UNAVAILABLE` for evidence; `MEMORY_DENIED`, `MEMORY_FAULT`
+    /// (nothing mapped there) or `ERROR` otherwise. Only in `analyze`.
+    pub open: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            what: u32,
+            start: u64,
+            end: u64,
+            path: StrV2,
+            fd: *mut i32,
+        ) -> u32,
+    >,
 }
 
 /// The plugin's description and entry points. The exported function returns a pointer to a
-/// static one.
+/// static one. `abi_major`, `abi_minor` and `struct_size` stay the first three fields in every
+/// major version, so any host can read them.
 #[repr(C)]
-#[derive(Debug)]
-pub struct PluginV1 {
+#[derive(Clone, Copy, Debug)]
+pub struct PluginV2 {
     /// Must be [`ABI_MAJOR`].
     pub abi_major: u32,
     /// The minor version the plugin was built with.
     pub abi_minor: u32,
-    /// `size_of::<PluginV1>()` as the plugin built it.
+    /// `size_of::<PluginV2>()` as the plugin built it.
     pub struct_size: usize,
+    /// The oldest minor the plugin can run on (see the module docs); a host speaking an older
+    /// one refuses it.
+    pub requires_minor: u32,
+    /// One of [`panic_strategy`].
+    pub panic_strategy: u32,
     /// The analyzer's name (same rules as column names, `-` allowed).
-    pub name: StrV1,
+    pub name: StrV2,
     /// Its version (UTF-8).
-    pub version: StrV1,
+    pub version: StrV2,
     /// One line on what it finds (UTF-8).
-    pub description: StrV1,
+    pub description: StrV2,
     /// Region columns it adds.
-    pub region_columns: *const ColumnV1,
+    pub region_columns: *const ColumnV2,
     /// Number of region columns.
     pub region_columns_len: usize,
+    /// Size of one [`ColumnV2`].
+    pub column_size: usize,
     /// Tables it fills.
-    pub tables: *const TableV1,
+    pub tables: *const TableV2,
     /// Number of tables.
     pub tables_len: usize,
+    /// Size of one [`TableV2`].
+    pub table_size: usize,
+    /// Other analyzers' region columns it reads.
+    pub reads: *const ReadV2,
+    /// Number of reads.
+    pub reads_len: usize,
+    /// Size of one [`ReadV2`].
+    pub read_size: usize,
     /// Validates the options and creates the analyzer's state (`*state`). On failure returns
-    /// `ERROR` after giving the message through `host.error`.
-    pub create: unsafe extern "C" fn(
-        options: *const EntryV1,
-        options_len: usize,
-        host: *const HostV1,
-        state: *mut *mut c_void,
-    ) -> u32,
-    /// Analyzes one process. Called from many threads at once with the same state.
-    pub analyze: unsafe extern "C" fn(
-        state: *mut c_void,
-        process: *const ProcessV1,
-        regions: *const RegionV1,
-        regions_len: usize,
-        host: *const HostV1,
-    ) -> u32,
+    /// `ERROR` after giving the message through `host.error` (and `host.error_option` when
+    /// one option is to blame). A success must store a non-null state (else the host treats
+    /// it as a failure). `destroy` is called for any non-null state stored, success or not.
+    pub create: Option<
+        unsafe extern "C" fn(
+            call: *const CreateV2,
+            host: *const HostV2,
+            state: *mut *mut c_void,
+        ) -> u32,
+    >,
+    /// Analyzes one process. Called from many threads at once with the same state. A failing
+    /// status becomes one error row for the process (with the message given through
+    /// `host.error`); the sweep goes on.
+    pub analyze: Option<
+        unsafe extern "C" fn(
+            state: *mut c_void,
+            call: *const AnalyzeV2,
+            host: *const HostV2,
+        ) -> u32,
+    >,
     /// Called once after every process, to emit `RUN` tables.
-    pub finish: unsafe extern "C" fn(state: *mut c_void, host: *const HostV1) -> u32,
+    pub finish: Option<unsafe extern "C" fn(state: *mut c_void, host: *const HostV2) -> u32>,
     /// Frees the state.
-    pub destroy: unsafe extern "C" fn(state: *mut c_void),
+    pub destroy: Option<unsafe extern "C" fn(state: *mut c_void)>,
 }
 
-/// A [`PluginV1`] in a `static`: the raw pointers it holds point to other statics, which are
+/// A [`PluginV2`] in a `static`: the raw pointers it holds point to other statics, which are
 /// immutable, so sharing it between threads is sound.
 #[repr(transparent)]
-pub struct StaticPlugin(pub PluginV1);
+pub struct StaticPlugin(pub PluginV2);
 
 // SAFETY: every pointer inside points to immutable 'static data (see the export macro).
 unsafe impl Sync for StaticPlugin {}
 // SAFETY: as above.
 unsafe impl Send for StaticPlugin {}
+
+/// The ABI structs: plain data whose all-zero value is valid (null pointers, absent
+/// callbacks, zero numbers), so the part of one the other side did not provide can be read as
+/// zero.
+///
+/// # Safety
+/// Implemented only for the `#[repr(C)]` structs of this module, every field of which is an
+/// integer, a float, a raw pointer, an `Option` of a function pointer, or another such struct.
+pub unsafe trait AbiStruct: Copy {
+    /// The size of the struct in ABI 2.0: the smallest element size a reader accepts.
+    const MIN_SIZE: usize;
+}
+
+macro_rules! abi_structs {
+    ($($t:ident = $min:expr),* $(,)?) => {$(
+        // SAFETY: every field of the struct is an integer, float, raw pointer, optional
+        // function pointer or another such struct: all-zero bits are a valid value.
+        unsafe impl AbiStruct for $t {
+            const MIN_SIZE: usize = $min;
+        }
+    )*};
+}
+
+// The 2.0 sizes (x86_64/aarch64; the layout test checks them against the compiler and the
+// layout file). A later minor appends fields, so `size_of` grows while these stay.
+abi_structs! {
+    StrV2 = 16,
+    ColumnV2 = 40,
+    TableV2 = 64,
+    ReadV2 = 40,
+    CellV2 = 40,
+    InputV2 = 24,
+    ProcessV2 = 112,
+    ZoneV2 = 104,
+    RegionV2 = 400,
+    ValueV2 = 88,
+    EntryV2 = 104,
+    CreateV2 = 32,
+    AnalyzeV2 = 72,
+    HostV2 = 72,
+    PluginV2 = 176,
+}
+
+/// Reads element `index` of an array whose elements are `size` bytes apart, as the side that
+/// built it knows them: fields inside `size` are copied, fields beyond it read as zero.
+/// `None` when `size` is smaller than the 2.0 layout (the array cannot be read safely).
+///
+/// # Safety
+/// `base` must point to at least `index + 1` elements of `size` readable bytes each.
+pub unsafe fn read_element<T: AbiStruct>(base: *const T, index: usize, size: usize) -> Option<T> {
+    if size < T::MIN_SIZE {
+        return None;
+    }
+    let mut out = std::mem::MaybeUninit::<T>::zeroed();
+    let n = size.min(std::mem::size_of::<T>());
+    // SAFETY: the caller guarantees `size` readable bytes at element `index`; `out` has room
+    // for `size_of::<T>() >= n` bytes; the regions do not overlap.
+    unsafe {
+        let src = base.cast::<u8>().add(index * size);
+        std::ptr::copy_nonoverlapping(src, out.as_mut_ptr().cast::<u8>(), n);
+    }
+    // SAFETY: all-zero is a valid `T` (the `AbiStruct` contract) and the first `n` bytes were
+    // copied from a valid `T` of the other side's layout, whose common prefix is this one.
+    Some(unsafe { out.assume_init() })
+}
+
+/// A reference to element `index` when the other side's element is at least as large as
+/// this side's struct (the common case: same minor), so nothing needs copying.
+///
+/// # Safety
+/// As for [`read_element`], and the elements must outlive `'a`.
+pub unsafe fn element_ref<'a, T: AbiStruct>(
+    base: *const T,
+    index: usize,
+    size: usize,
+) -> Option<&'a T> {
+    if size < std::mem::size_of::<T>() || size % std::mem::align_of::<T>() != 0 {
+        return None;
+    }
+    // SAFETY: the caller guarantees the element is there and outlives `'a`; `size` covers the
+    // whole struct and keeps its alignment.
+    Some(unsafe { &*base.cast::<u8>().add(index * size).cast::<T>() })
+}

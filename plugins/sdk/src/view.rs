@@ -1,7 +1,11 @@
-//! Safe, zero-copy views of what the host lends a plugin for one call: the process and its
-//! regions.
+//! Safe views of what the host lends a plugin for one call: the process, its regions and the
+//! other analyzers' values for them. Arrays are stepped through by the element size the host
+//! gives; a region is borrowed in place when the host's struct is at least as large as this
+//! SDK's (the common case), else copied once with the fields the host lacks left absent.
 
-use crate::abi::{self, ProcessV1, RegionV1};
+use crate::abi::{self, AnalyzeV2, CellV2, InputV2, ProcessV2, RegionV2};
+use crate::schema::{ColumnKind, Input};
+use crate::Value;
 
 /// What backs a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,64 +34,234 @@ pub enum RegionKind {
     Special,
 }
 
-/// One region, borrowed from the host for the call.
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug)]
-pub struct Region(RegionV1);
+/// The regions of one call, in address order.
+pub struct Regions<'a> {
+    base: *const RegionV2,
+    len: usize,
+    stride: usize,
+    /// The regions copied into this SDK's layout, when the host's is smaller.
+    copied: Vec<RegionV2>,
+    inputs: Vec<InputV2>,
+    call: std::marker::PhantomData<&'a RegionV2>,
+}
 
-impl Region {
-    /// Views the host's regions.
+/// Why a call's data could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayoutError(pub &'static str);
+
+impl std::fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the host passed {} smaller than ABI 2.0's: not a vmpipe 2.x host",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+impl<'a> Regions<'a> {
+    /// Views the regions and inputs of an `analyze` call.
     ///
     /// # Safety
-    /// `ptr` must point to `len` regions whose strings stay valid for `'a`.
-    pub unsafe fn slice<'a>(ptr: *const RegionV1, len: usize) -> &'a [Region] {
-        if ptr.is_null() || len == 0 {
-            return &[];
+    /// `call` must be the host's valid `AnalyzeV2` for the current call (its arrays hold the
+    /// elements and sizes it says, valid for `'a`).
+    pub unsafe fn new(call: &AnalyzeV2) -> Result<Regions<'a>, LayoutError> {
+        let (base, len, stride) = if call.regions.is_null() {
+            (std::ptr::null(), 0, size_of::<RegionV2>())
+        } else {
+            (call.regions, call.regions_len, call.region_size)
+        };
+        if len > 0 && stride < <RegionV2 as abi::AbiStruct>::MIN_SIZE {
+            return Err(LayoutError("regions"));
         }
-        // SAFETY: `Region` is `repr(transparent)` over `RegionV1`, and the caller guarantees
-        // `len` valid regions for `'a`.
-        unsafe { std::slice::from_raw_parts(ptr.cast::<Region>(), len) }
+        let mut copied = Vec::new();
+        // SAFETY: the caller's guarantee: `len` regions `stride` bytes apart.
+        if len > 0 && unsafe { abi::element_ref(base, 0, stride) }.is_none() {
+            copied = (0..len)
+                // SAFETY: as above.
+                .filter_map(|i| unsafe { abi::read_element(base, i, stride) })
+                .collect();
+        }
+        let mut inputs = Vec::new();
+        if !call.inputs.is_null() {
+            for i in 0..call.inputs_len {
+                // SAFETY: the caller's guarantee for the inputs array.
+                let input = unsafe { abi::read_element(call.inputs, i, call.input_size) }
+                    .ok_or(LayoutError("inputs"))?;
+                if input.cells_len > 0
+                    && (input.cells.is_null()
+                        || input.cell_size < <CellV2 as abi::AbiStruct>::MIN_SIZE
+                        || input.cells_len != len)
+                {
+                    return Err(LayoutError("input cells"));
+                }
+                inputs.push(input);
+            }
+        }
+        Ok(Regions {
+            base,
+            len,
+            stride,
+            copied,
+            inputs,
+            call: std::marker::PhantomData,
+        })
+    }
+
+    /// Number of regions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the call has no region (a kernel thread, a refused memory map).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Region `index`.
+    pub fn get(&self, index: usize) -> Option<Region<'_>> {
+        if index >= self.len {
+            return None;
+        }
+        let raw = if self.copied.is_empty() {
+            // SAFETY: `new` checked the host's elements are at least as large as ours and
+            // `index < len`; they live for `'a`, which outlives `&self`.
+            unsafe { abi::element_ref(self.base, index, self.stride) }?
+        } else {
+            self.copied.get(index)?
+        };
+        Some(Region {
+            raw,
+            index,
+            regions: self,
+        })
+    }
+
+    /// Every region, in order.
+    pub fn iter(&self) -> RegionIter<'_> {
+        RegionIter {
+            regions: self,
+            next: 0,
+        }
+    }
+
+    fn input(&self, input: u32, region: usize) -> Option<Value<'_>> {
+        let i = self.inputs.get(input as usize)?;
+        if region >= i.cells_len {
+            return None;
+        }
+        // SAFETY: `new` checked the input has `len` cells of at least 2.0's size, valid for
+        // `'a`.
+        let c = unsafe { abi::read_element(i.cells, region, i.cell_size) }?;
+        // SAFETY: the cell's bytes are the host's, valid for the call.
+        Some(unsafe { crate::host::value_of(&c) })
+    }
+}
+
+impl<'r> IntoIterator for &'r Regions<'_> {
+    type Item = Region<'r>;
+    type IntoIter = RegionIter<'r>;
+    fn into_iter(self) -> RegionIter<'r> {
+        RegionIter {
+            regions: self,
+            next: 0,
+        }
+    }
+}
+
+/// The regions of a call, in order (see [`Regions::iter`]).
+pub struct RegionIter<'r> {
+    regions: &'r Regions<'r>,
+    next: usize,
+}
+
+impl<'r> Iterator for RegionIter<'r> {
+    type Item = Region<'r>;
+    fn next(&mut self) -> Option<Region<'r>> {
+        let r = self.regions.get(self.next)?;
+        self.next += 1;
+        Some(r)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.regions.len.saturating_sub(self.next);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for RegionIter<'_> {}
+
+/// One region, borrowed from the host for the call.
+#[derive(Clone, Copy)]
+pub struct Region<'r> {
+    raw: &'r RegionV2,
+    index: usize,
+    regions: &'r Regions<'r>,
+}
+
+impl std::fmt::Debug for Region<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region")
+            .field("index", &self.index)
+            .field("start", &format_args!("{:#x}", self.raw.start))
+            .field("end", &format_args!("{:#x}", self.raw.end))
+            .field("perms", &self.perms())
+            .finish()
+    }
+}
+
+impl<'r> Region<'r> {
+    /// Its index in the call's regions (what [`crate::Host::set`] takes).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The value another analyzer set on this region, for a column this analyzer declared
+    /// it reads (see [`crate::inputs!`]); `None` when that analyzer left it empty.
+    pub fn input<K: ColumnKind>(&self, input: Input<K>) -> Option<K::Value<'r>> {
+        K::from_value(self.regions.input(input.index(), self.index)?)
     }
 
     /// First address.
     pub fn start(&self) -> u64 {
-        self.0.start
+        self.raw.start
     }
     /// One past the last address.
     pub fn end(&self) -> u64 {
-        self.0.end
+        self.raw.end
     }
     /// Size in bytes.
     pub fn size(&self) -> u64 {
-        self.0.end.saturating_sub(self.0.start)
+        self.raw.end.saturating_sub(self.raw.start)
     }
     /// Offset into the mapped file.
     pub fn offset(&self) -> u64 {
-        self.0.offset
+        self.raw.offset
     }
     /// Inode of the mapped file (0 when anonymous).
     pub fn inode(&self) -> u64 {
-        self.0.inode
+        self.raw.inode
     }
     /// Device `(major, minor)` of the mapped file.
     pub fn device(&self) -> (u32, u32) {
-        (self.0.dev_major, self.0.dev_minor)
+        (self.raw.dev_major, self.raw.dev_minor)
     }
     /// May be read.
     pub fn readable(&self) -> bool {
-        self.0.perms & abi::perms::READ != 0
+        self.raw.perms & abi::perms::READ != 0
     }
     /// May be written.
     pub fn writable(&self) -> bool {
-        self.0.perms & abi::perms::WRITE != 0
+        self.raw.perms & abi::perms::WRITE != 0
     }
     /// May be executed.
     pub fn executable(&self) -> bool {
-        self.0.perms & abi::perms::EXEC != 0
+        self.raw.perms & abi::perms::EXEC != 0
     }
     /// Shared mapping (`MAP_SHARED`).
     pub fn shared(&self) -> bool {
-        self.0.perms & abi::perms::SHARED != 0
+        self.raw.perms & abi::perms::SHARED != 0
     }
     /// The four permission characters as the kernel prints them (`r-xp`).
     pub fn perms(&self) -> String {
@@ -102,7 +276,7 @@ impl Region {
     }
     /// What backs the region.
     pub fn kind(&self) -> RegionKind {
-        match self.0.kind {
+        match self.raw.kind {
             abi::region_kind::FILE => RegionKind::File,
             abi::region_kind::ANON => RegionKind::Anon,
             abi::region_kind::HEAP => RegionKind::Heap,
@@ -117,24 +291,24 @@ impl Region {
         }
     }
     /// The path as raw bytes (`None` for anonymous memory). A ` (deleted)` suffix is kept.
-    pub fn path(&self) -> Option<&[u8]> {
-        // SAFETY: the host keeps the path valid for the call, which `&self` cannot outlive.
-        unsafe { self.0.path.as_bytes() }
+    pub fn path(&self) -> Option<&'r [u8]> {
+        // SAFETY: the host keeps the path valid for the call, which `'r` cannot outlive.
+        unsafe { self.raw.path.as_bytes() }
     }
     /// True when the mapped file was unlinked (the kernel's ` (deleted)`).
     pub fn deleted(&self) -> bool {
         self.path().is_some_and(|p| p.ends_with(b" (deleted)"))
     }
     /// The smaps `VmFlags` codes, when known.
-    pub fn vm_flags(&self) -> Option<&str> {
+    pub fn vm_flags(&self) -> Option<&'r str> {
         // SAFETY: as for `path`.
-        let bytes = unsafe { self.0.vm_flags.as_bytes() }?;
+        let bytes = unsafe { self.raw.vm_flags.as_bytes() }?;
         std::str::from_utf8(bytes).ok()
     }
     /// A residency figure by [`abi::usage`] index (bytes for kB fields), when known.
     pub fn usage(&self, index: usize) -> Option<u64> {
-        (index < abi::usage::SLOTS && self.0.usage_present & (1 << index) != 0)
-            .then(|| self.0.usage[index])
+        (index < abi::usage::SLOTS && self.raw.usage_present & (1 << index) != 0)
+            .then(|| self.raw.usage[index])
     }
     /// Resident bytes, when known.
     pub fn rss(&self) -> Option<u64> {
@@ -153,26 +327,26 @@ impl Region {
         self.usage(abi::usage::PRIVATE_DIRTY)
     }
     /// The region type a report gave (vmmap REGION TYPE: `__TEXT`, `STACK GUARD`, …).
-    pub fn region_type(&self) -> Option<&str> {
+    pub fn region_type(&self) -> Option<&'r str> {
         // SAFETY: as for `path`.
-        let bytes = unsafe { self.0.region_type.as_bytes() }?;
+        let bytes = unsafe { self.raw.region_type.as_bytes() }?;
         std::str::from_utf8(bytes).ok()
     }
     /// The detail a report gave that is not a path (vmmap REGION DETAIL: `thread 0`, a zone).
-    pub fn detail(&self) -> Option<&str> {
+    pub fn detail(&self) -> Option<&'r str> {
         // SAFETY: as for `path`.
-        let bytes = unsafe { self.0.detail.as_bytes() }?;
+        let bytes = unsafe { self.raw.detail.as_bytes() }?;
         std::str::from_utf8(bytes).ok()
     }
     /// The share mode the source reported (vmmap SHRMOD: `COW`, `PRV`, `NUL`, …).
-    pub fn reported_share_mode(&self) -> Option<&str> {
+    pub fn reported_share_mode(&self) -> Option<&'r str> {
         // SAFETY: as for `path`.
-        let bytes = unsafe { self.0.share_mode.as_bytes() }?;
+        let bytes = unsafe { self.raw.share_mode.as_bytes() }?;
         std::str::from_utf8(bytes).ok()
     }
     /// The maximum protection as three characters (`rwx`), when known.
     pub fn max_perms(&self) -> Option<[u8; 3]> {
-        let m = self.0.max_perms;
+        let m = self.raw.max_perms;
         (m & abi::perms::KNOWN != 0).then_some([
             if m & abi::perms::READ != 0 {
                 b'r'
@@ -236,19 +410,30 @@ pub struct ReportedZone {
 /// One process, borrowed from the host for the call.
 #[derive(Clone, Copy, Debug)]
 pub struct Process<'a> {
-    raw: &'a ProcessV1,
+    raw: ProcessV2,
+    call: std::marker::PhantomData<&'a ProcessV2>,
 }
 
 impl<'a> Process<'a> {
-    /// Views the host's process.
+    /// Views the host's process (copied in this SDK's layout: fields the host lacks are
+    /// absent).
     ///
     /// # Safety
-    /// The strings `raw` points to must stay valid for `'a`.
-    pub unsafe fn new(raw: &'a ProcessV1) -> Process<'a> {
-        Process { raw }
+    /// `raw` must point to `size` readable bytes of a process whose strings and zones stay
+    /// valid for `'a`.
+    pub unsafe fn new(raw: *const ProcessV2, size: usize) -> Result<Process<'a>, LayoutError> {
+        if raw.is_null() {
+            return Err(LayoutError("no process"));
+        }
+        // SAFETY: the caller's guarantee.
+        let raw = unsafe { abi::read_element(raw, 0, size) }.ok_or(LayoutError("a process"))?;
+        Ok(Process {
+            raw,
+            call: std::marker::PhantomData,
+        })
     }
 
-    fn bytes(&self, s: abi::StrV1) -> Option<&'a [u8]> {
+    fn bytes(&self, s: abi::StrV2) -> Option<&'a [u8]> {
         // SAFETY: `new`'s contract: the strings are valid for `'a`.
         unsafe { s.as_bytes() }
     }
@@ -297,13 +482,12 @@ impl<'a> Process<'a> {
     /// The malloc zones a report gave for the process (vmmap's MALLOC ZONE table); empty for
     /// live processes and captures.
     pub fn reported_zones(&self) -> Vec<ReportedZone> {
-        if self.raw.zones.is_null() || self.raw.zones_len == 0 {
+        if self.raw.zones.is_null() {
             return Vec::new();
         }
-        // SAFETY: the host lends `zones_len` zones for the duration of the call (`'a`).
-        let zones = unsafe { std::slice::from_raw_parts(self.raw.zones, self.raw.zones_len) };
-        zones
-            .iter()
+        (0..self.raw.zones_len)
+            // SAFETY: the host lends `zones_len` zones `zone_size` bytes apart for the call.
+            .filter_map(|i| unsafe { abi::read_element(self.raw.zones, i, self.raw.zone_size) })
             .map(|z| {
                 let has = |bit: u32| z.present & bit != 0;
                 use abi::zone_field as f;

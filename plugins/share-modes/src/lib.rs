@@ -42,10 +42,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use vmpipe_plugin::abi::usage;
-use vmpipe_plugin::{
-    Analyzer, Column, ColumnType, Host, Options, Process, Region, RegionKind, Schema, Scope, Table,
-    Value,
-};
+use vmpipe_plugin::{Analyzer, Host, Options, Process, Region, RegionKind, Regions, Schema, Value};
 
 /// A share mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -159,21 +156,16 @@ impl Totals {
             ..Totals::default()
         }
     }
-    /// The row of a `share_modes` (per process) or `modes_by_machine` (run-wide) table: the
-    /// mode, the process count for the run-wide one, then the figures.
-    fn row(&self, mode: Mode, with_processes: bool) -> Vec<Value<'static>> {
-        let mut row = vec![Value::Text(mode.as_str())];
-        if with_processes {
-            row.push(Value::U64(self.processes));
-        }
-        row.extend([
+    /// The figures that end a `share_modes` (per process) and a `modes_by_machine`
+    /// (run-wide) row.
+    fn figures(&self) -> [Value<'static>; 5] {
+        [
             Value::U64(self.regions),
             Value::U64(self.virt),
             Value::from(self.resident),
             Value::from(self.dirty),
             Value::from(self.swapped),
-        ]);
-        row
+        ]
     }
 
     fn merge(&mut self, o: &Totals) {
@@ -202,101 +194,77 @@ pub struct ShareModes {
     users: Mutex<BTreeMap<u32, User>>,
 }
 
-const COL_MODE: usize = 0;
-const COL_EXACT_PRIVATE: usize = 1;
-const COL_EXACT_SHARED: usize = 2;
-const T_PROCESS: usize = 0;
-const T_MACHINE: usize = 1;
-const T_USERS: usize = 2;
-
 fn sum(regions: &[Region], f: impl Fn(&Region) -> Option<u64>) -> Option<u64> {
     regions
         .iter()
         .try_fold(0u64, |acc, r| Some(acc.saturating_add(f(r)?)))
 }
 
+vmpipe_plugin::region_columns! {
+    REGION_COLUMNS = [
+        MODE: Text = (
+            "share_mode",
+            "COW, PRV, NUL, SHM (derived on Linux, as reported otherwise); ZER, ALI, S/A from reports"
+        ),
+        EXACT_PRIVATE: U64 = (
+            "exact_private",
+            "with exact = true: bytes of resident pages this process alone maps (pagemap + kpagecount)"
+        ),
+        EXACT_SHARED: U64 = (
+            "exact_shared",
+            "with exact = true: bytes of resident pages also mapped elsewhere"
+        ),
+    ];
+}
+
+vmpipe_plugin::tables! {
+    TABLES = [
+        PROCESS: Process (
+            "share_modes",
+            "one share mode of one process"
+        ) {
+            "mode": Text = "the share mode",
+            "regions": U64 = "regions",
+            "virtual": U64 = "virtual bytes",
+            "resident": U64 = "resident bytes (Rss)",
+            "dirty": U64 = "dirty bytes (Shared_Dirty + Private_Dirty)",
+            "swapped": U64 = "swapped bytes",
+        },
+        MACHINE: Run (
+            "modes_by_machine",
+            "one share mode across every process swept"
+        ) {
+            "mode": Text = "the share mode",
+            "processes": U64 = "processes with regions of that mode",
+            "regions": U64 = "regions",
+            "virtual": U64 = "virtual bytes",
+            "resident": U64 = "resident bytes",
+            "dirty": U64 = "dirty bytes",
+            "swapped": U64 = "swapped bytes",
+        },
+        USERS: Run (
+            "users",
+            "memory by user across every process swept (like smem -u)"
+        ) {
+            "uid": U64 = "real uid",
+            "user": Bytes = "its name on this machine (empty when unknown)",
+            "count": U64 = "processes",
+            "swap": U64 = "swapped bytes",
+            "uss": U64 = "unique set size: Private_Clean + Private_Dirty",
+            "pss": U64 = "proportional set size",
+            "rss": U64 = "resident set size",
+        },
+    ];
+}
+
 impl Analyzer for ShareModes {
-    const SCHEMA: Schema = Schema {
-        name: "share-modes",
-        version: "1.0.0",
-        description: "vmmap's share modes (COW, PRV, NUL, SHM, …) for every region, per-mode totals, and memory by user (like smem -u)",
-        region_columns: &[
-            Column::new(
-                "share_mode",
-                ColumnType::Text,
-                "COW, PRV, NUL, SHM (derived on Linux, as reported otherwise); ZER, ALI, S/A from reports",
-            ),
-            Column::new(
-                "exact_private",
-                ColumnType::U64,
-                "with exact = true: bytes of resident pages this process alone maps (pagemap + kpagecount)",
-            ),
-            Column::new(
-                "exact_shared",
-                ColumnType::U64,
-                "with exact = true: bytes of resident pages also mapped elsewhere",
-            ),
-        ],
-        tables: &[
-            Table {
-                name: "share_modes",
-                description: "one share mode of one process",
-                scope: Scope::Process,
-                columns: &[
-                    Column::new("mode", ColumnType::Text, "the share mode"),
-                    Column::new("regions", ColumnType::U64, "regions"),
-                    Column::new("virtual", ColumnType::U64, "virtual bytes"),
-                    Column::new("resident", ColumnType::U64, "resident bytes (Rss)"),
-                    Column::new(
-                        "dirty",
-                        ColumnType::U64,
-                        "dirty bytes (Shared_Dirty + Private_Dirty)",
-                    ),
-                    Column::new("swapped", ColumnType::U64, "swapped bytes"),
-                ],
-            },
-            Table {
-                name: "modes_by_machine",
-                description: "one share mode across every process swept",
-                scope: Scope::Run,
-                columns: &[
-                    Column::new("mode", ColumnType::Text, "the share mode"),
-                    Column::new(
-                        "processes",
-                        ColumnType::U64,
-                        "processes with regions of that mode",
-                    ),
-                    Column::new("regions", ColumnType::U64, "regions"),
-                    Column::new("virtual", ColumnType::U64, "virtual bytes"),
-                    Column::new("resident", ColumnType::U64, "resident bytes"),
-                    Column::new("dirty", ColumnType::U64, "dirty bytes"),
-                    Column::new("swapped", ColumnType::U64, "swapped bytes"),
-                ],
-            },
-            Table {
-                name: "users",
-                description: "memory by user across every process swept (like smem -u)",
-                scope: Scope::Run,
-                columns: &[
-                    Column::new("uid", ColumnType::U64, "real uid"),
-                    Column::new(
-                        "user",
-                        ColumnType::Bytes,
-                        "its name on this machine (empty when unknown)",
-                    ),
-                    Column::new("count", ColumnType::U64, "processes"),
-                    Column::new("swap", ColumnType::U64, "swapped bytes"),
-                    Column::new(
-                        "uss",
-                        ColumnType::U64,
-                        "unique set size: Private_Clean + Private_Dirty",
-                    ),
-                    Column::new("pss", ColumnType::U64, "proportional set size"),
-                    Column::new("rss", ColumnType::U64, "resident set size"),
-                ],
-            },
-        ],
-    };
+    const SCHEMA: Schema = Schema::new(
+        "share-modes",
+        "1.0.0",
+        "vmmap's share modes (COW, PRV, NUL, SHM, …) for every region, per-mode totals, and memory by user (like smem -u)",
+    )
+    .region_columns(REGION_COLUMNS)
+    .tables(TABLES);
 
     fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
         options.only(&["exact"])?;
@@ -314,13 +282,15 @@ impl Analyzer for ShareModes {
     fn analyze(
         &self,
         process: &Process<'_>,
-        regions: &[Region],
+        regions: &Regions<'_>,
         host: &mut Host<'_>,
     ) -> vmpipe_plugin::Result {
+        let regions: Vec<Region> = regions.iter().collect();
+        let regions = regions.as_slice();
         let mut per_mode: BTreeMap<Mode, Totals> = BTreeMap::new();
         for (i, r) in regions.iter().enumerate() {
             let Some(m) = mode(r) else { continue };
-            host.set(i, COL_MODE, m.as_str())?;
+            host.set(i, MODE, m.as_str())?;
             let t = per_mode.entry(m).or_insert_with(Totals::empty);
             t.merge(&Totals {
                 processes: 0,
@@ -336,15 +306,16 @@ impl Analyzer for ShareModes {
             match pages {
                 Ok(per_region) => {
                     for (i, (private, shared)) in per_region.into_iter().enumerate() {
-                        host.set(i, COL_EXACT_PRIVATE, private)?;
-                        host.set(i, COL_EXACT_SHARED, shared)?;
+                        host.set(i, EXACT_PRIVATE, private)?;
+                        host.set(i, EXACT_SHARED, shared)?;
                     }
                 }
                 Err(e) => host.warn(&format!("exact page counts: {e}")),
             }
         }
         for (m, t) in &per_mode {
-            host.row(T_PROCESS, &t.row(*m, false))?;
+            let [a, b, c, d, e] = t.figures();
+            host.row(PROCESS, [Value::Text(m.as_str()), a, b, c, d, e])?;
         }
         {
             let mut modes = self.modes.lock().unwrap_or_else(|e| e.into_inner());
@@ -383,14 +354,26 @@ impl Analyzer for ShareModes {
     fn finish(&self, host: &mut Host<'_>) -> vmpipe_plugin::Result {
         let modes = self.modes.lock().unwrap_or_else(|e| e.into_inner());
         for (m, t) in modes.iter() {
-            host.row(T_MACHINE, &t.row(*m, true))?;
+            let [a, b, c, d, e] = t.figures();
+            host.row(
+                MACHINE,
+                [
+                    Value::Text(m.as_str()),
+                    Value::U64(t.processes),
+                    a,
+                    b,
+                    c,
+                    d,
+                    e,
+                ],
+            )?;
         }
         let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         for (uid, u) in users.iter() {
             let name = uzers::get_user_by_uid(*uid).map(|u| u.name().as_encoded_bytes().to_vec());
             host.row(
-                T_USERS,
-                &[
+                USERS,
+                [
                     Value::U64(u64::from(*uid)),
                     Value::Bytes(name.as_deref().unwrap_or(&[])),
                     Value::U64(u.count),

@@ -13,62 +13,79 @@
 //! * `bad-arity` — emits a `calls` row with two cells;
 //! * `run-row-now` — emits a run-wide row while analyzing a process;
 //! * `flood` — emits `calls` rows until one is refused, at most 20 million (about 1 GB if the
-//!   host kept them all).
+//!   host kept them all);
+//! * `bad-type-returned` — sets the u64 column to text and returns the refusal with `?`.
 //!
-//! Option `reject = "why"` makes `create` refuse the options with that message.
+//! Option `reject = "why"` makes `create` refuse the options with that message;
+//! `reject_key = "KEY"` refuses option KEY (an `OptionError`); `create_panic = true` panics in
+//! `create`; `finish_mode =
+//! "bad-table"` emits a per-process row in `finish`.
 
-use vmpipe_plugin::{
-    Analyzer, Column, ColumnType, Host, Options, Process, Region, Schema, Scope, Table, Value,
-};
+use vmpipe_plugin::{Analyzer, Host, OptionError, Options, Process, Regions, Schema, Value};
+
+vmpipe_plugin::region_columns! {
+    REGION_COLUMNS = [
+        INDEX: U64 = ("index", "the region's index"),
+    ];
+}
+
+vmpipe_plugin::tables! {
+    TABLES = [
+        CALLS: Process ("calls", "one row per process analyzed") {
+            "regions": U64 = "regions seen",
+        },
+        TOTALS: Run ("totals", "run-wide") {
+            "processes": U64 = "processes seen",
+        },
+    ];
+}
 
 pub struct Misbehave {
     victim: Vec<u8>,
     mode: String,
+    finish_mode: String,
 }
 
 impl Analyzer for Misbehave {
-    const SCHEMA: Schema = Schema {
-        name: "misbehave",
-        version: "0.1.0",
-        description: "misbehaves on purpose (tests)",
-        region_columns: &[Column::new("index", ColumnType::U64, "the region's index")],
-        tables: &[
-            Table {
-                name: "calls",
-                description: "one row per process analyzed",
-                scope: Scope::Process,
-                columns: &[Column::new("regions", ColumnType::U64, "regions seen")],
-            },
-            Table {
-                name: "totals",
-                description: "run-wide",
-                scope: Scope::Run,
-                columns: &[Column::new("processes", ColumnType::U64, "processes seen")],
-            },
-        ],
-    };
+    const SCHEMA: Schema = Schema::new("misbehave", "0.1.0", "misbehaves on purpose (tests)")
+        .region_columns(REGION_COLUMNS)
+        .tables(TABLES);
 
     fn create(options: &Options) -> vmpipe_plugin::Result<Self> {
-        options.only(&["victim", "mode", "reject"])?;
+        options.only(&[
+            "victim",
+            "mode",
+            "reject",
+            "reject_key",
+            "create_panic",
+            "finish_mode",
+        ])?;
         if let Some(why) = options.string("reject")? {
             return Err(why.to_string().into());
+        }
+        if let Some(key) = options.string("reject_key")? {
+            return Err(OptionError::new(key, format!("option `{key}` is refused on purpose")).into());
+        }
+        if options.boolean("create_panic")? == Some(true) {
+            panic!("deliberate panic in create");
         }
         Ok(Misbehave {
             victim: options.string("victim")?.unwrap_or("").as_bytes().to_vec(),
             mode: options.string("mode")?.unwrap_or("panic").to_string(),
+            finish_mode: options.string("finish_mode")?.unwrap_or("").to_string(),
         })
     }
 
     fn analyze(
         &self,
         process: &Process<'_>,
-        regions: &[Region],
+        regions: &Regions<'_>,
         host: &mut Host<'_>,
     ) -> vmpipe_plugin::Result {
         for i in 0..regions.len() {
-            host.set(i, 0, i as u64)?;
+            host.set(i, INDEX, i as u64)?;
         }
-        host.row(0, &[Value::U64(regions.len() as u64)])?;
+        host.row(CALLS, [Value::U64(regions.len() as u64)])?;
         if process.name() != self.victim.as_slice() {
             return Ok(());
         }
@@ -77,31 +94,41 @@ impl Analyzer for Misbehave {
             "panic" => panic!("deliberate panic on pid {}", process.pid()),
             "fail" => return Err(format!("deliberate failure on pid {}", process.pid()).into()),
             "bad-column" => {
-                let _ = host.set(0, 7, 1u64);
+                let _ = host.set_value(0, 7, Value::U64(1));
             }
             "bad-type" => {
-                let _ = host.set(0, 0, "text");
+                let _ = host.set_value(0, 0, Value::Text("text"));
+            }
+            "bad-type-returned" => {
+                host.set_value(0, 0, Value::Text("text"))?;
             }
             "bad-region" => {
-                let _ = host.set(regions.len(), 0, 1u64);
+                let _ = host.set(regions.len(), INDEX, 1u64);
             }
             "bad-table" => {
-                let _ = host.row(5, &[Value::U64(1)]);
+                let _ = host.row_values(5, &[Value::U64(1)]);
             }
             "bad-arity" => {
-                let _ = host.row(0, &[Value::U64(1), Value::U64(2)]);
+                let _ = host.row_values(0, &[Value::U64(1), Value::U64(2)]);
             }
             "run-row-now" => {
-                let _ = host.row(1, &[Value::U64(1)]);
+                let _ = host.row(TOTALS, [Value::U64(1)]);
             }
             "flood" => {
                 for i in 0..20_000_000u64 {
-                    if host.row(0, &[Value::U64(i)]).is_err() {
+                    if host.row(CALLS, [Value::U64(i)]).is_err() {
                         break;
                     }
                 }
             }
             other => return Err(format!("unknown mode {other}").into()),
+        }
+        Ok(())
+    }
+
+    fn finish(&self, host: &mut Host<'_>) -> vmpipe_plugin::Result {
+        if self.finish_mode == "bad-table" {
+            host.row(CALLS, [Value::U64(0)])?;
         }
         Ok(())
     }
