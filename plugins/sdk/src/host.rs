@@ -244,7 +244,10 @@ impl<'a> Host<'a> {
     ) -> Result<(), EmitError> {
         let cell = value.cell();
         let column = u32::try_from(column).map_err(|_| EmitError(abi::status::BAD_COLUMN))?;
-        let f = self.raw.region_value.ok_or(EmitError(abi::status::NOT_NOW))?;
+        let f = self
+            .raw
+            .region_value
+            .ok_or(EmitError(abi::status::NOT_NOW))?;
         // SAFETY: the callback and ctx come from the host for this call; `cell` lives across it.
         let st = unsafe { f(self.raw.ctx, region, column, &cell, size_of::<CellV2>()) };
         Self::status(st)
@@ -309,7 +312,15 @@ impl<'a> Host<'a> {
         let mut read = 0usize;
         // SAFETY: as in `set_value`; `buf` is valid for `buf.len()` bytes and `read` for one
         // usize.
-        let st = unsafe { f(self.raw.ctx, address, buf.as_mut_ptr(), buf.len(), &mut read) };
+        let st = unsafe {
+            f(
+                self.raw.ctx,
+                address,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut read,
+            )
+        };
         match st {
             abi::status::OK => Ok(read.min(buf.len())),
             other => Err(MemoryError::from_status(other)),

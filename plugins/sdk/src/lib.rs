@@ -74,9 +74,6 @@ mod options;
 mod schema;
 mod view;
 
-#[cfg(feature = "testing")]
-pub mod testing;
-
 pub use host::{EmitError, Host, MemoryError, Value};
 pub use options::{OptionError, OptionValue, Options};
 pub use schema::{
@@ -105,8 +102,7 @@ pub trait Analyzer: Sized + Send + Sync + 'static {
     /// Analyzes one process. Called from many threads at once, and also for processes
     /// without regions (kernel threads, refused memory maps). An error (or a panic) becomes
     /// one error row for this process; the sweep goes on.
-    fn analyze(&self, process: &Process<'_>, regions: &Regions<'_>, host: &mut Host<'_>)
-    -> Result;
+    fn analyze(&self, process: &Process<'_>, regions: &Regions<'_>, host: &mut Host<'_>) -> Result;
 
     /// Called once after every process: emit rows of [`Scope::Run`] tables here.
     fn finish(&self, host: &mut Host<'_>) -> Result {

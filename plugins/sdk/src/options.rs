@@ -241,9 +241,9 @@ unsafe fn value(v: &ValueV2) -> OptionValue {
             )
         }
         // SAFETY: `entries` points to `entries_len` entries valid for the call.
-        _ => OptionValue::Table(unsafe {
-            Options::from_raw(v.entries, v.entries_len, v.entry_size)
-        }),
+        _ => {
+            OptionValue::Table(unsafe { Options::from_raw(v.entries, v.entries_len, v.entry_size) })
+        }
     }
 }
 

@@ -300,7 +300,10 @@ impl<const N: usize> Table<N> {
     /// The handle of table `index` (use [`crate::tables!`] instead, which counts).
     #[doc(hidden)]
     pub const fn new(index: u32, decl: TableDecl) -> Self {
-        assert!(decl.columns.len() == N, "a table's cell count is its column count");
+        assert!(
+            decl.columns.len() == N,
+            "a table's cell count is its column count"
+        );
         Table { index, decl }
     }
 
