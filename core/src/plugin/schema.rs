@@ -557,6 +557,78 @@ mod tests {
         }
     }
 
+    fn reading(mut a: AnalyzerSchema, from: &str, column: &str, ty: ColumnType) -> AnalyzerSchema {
+        a.reads.push(ReadSchema {
+            analyzer: from.into(),
+            column: column.into(),
+            ty,
+        });
+        a
+    }
+
+    fn connected(analyzers: Vec<AnalyzerSchema>) -> Result<RunSchema, Vec<(usize, String)>> {
+        let mut run = RunSchema::default();
+        for a in analyzers {
+            run.add(a).unwrap();
+        }
+        run.connect().map(|()| run)
+    }
+
+    #[test]
+    fn providers_are_ordered_before_their_readers_and_keep_pipeline_order_otherwise() {
+        // c reads a; a reads b: b, a, c — and d, independent, stays after c's place.
+        let run = connected(vec![
+            reading(analyzer("c", &["c1"], &[]), "a", "a1", ColumnType::U64),
+            reading(analyzer("a", &["a1"], &[]), "b", "b1", ColumnType::U64),
+            analyzer("b", &["b1"], &[]),
+            analyzer("d", &["d1"], &[]),
+        ])
+        .unwrap();
+        assert_eq!(run.order, vec![2, 1, 0, 3]);
+        // The reader's inputs are the run's column indices of what it reads.
+        assert_eq!(run.inputs[0], vec![1]);
+        assert_eq!(run.inputs[1], vec![2]);
+        assert!(run.inputs[2].is_empty());
+    }
+
+    #[test]
+    fn missing_providers_columns_types_and_cycles_are_refused() {
+        let e = connected(vec![reading(
+            analyzer("r", &["r1"], &[]),
+            "nope",
+            "x",
+            ColumnType::U64,
+        )])
+        .unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].1.contains("analyzer \"nope\"") && e[0].1.contains("not in the pipeline"));
+        let e = connected(vec![
+            analyzer("p", &["p1"], &[]),
+            reading(analyzer("r", &["r1"], &[]), "p", "p2", ColumnType::U64),
+        ])
+        .unwrap_err();
+        assert_eq!(e[0].0, 1);
+        assert!(
+            e[0].1.contains("no region column `p2` (it has: p1)"),
+            "{e:?}"
+        );
+        let e = connected(vec![
+            analyzer("p", &["p1"], &[]),
+            reading(analyzer("r", &["r1"], &[]), "p", "p1", ColumnType::Text),
+        ])
+        .unwrap_err();
+        assert!(e[0].1.contains("as text, but it is declared u64"), "{e:?}");
+        let e = connected(vec![
+            reading(analyzer("x", &["x1"], &[]), "y", "y1", ColumnType::U64),
+            reading(analyzer("y", &["y1"], &[]), "x", "x1", ColumnType::U64),
+        ])
+        .unwrap_err();
+        assert!(
+            e[0].1.contains("x, y read each other's columns in a cycle"),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn a_run_refuses_clashing_names() {
         let mut run = RunSchema::default();

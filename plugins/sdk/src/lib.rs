@@ -110,3 +110,27 @@ pub trait Analyzer: Sized + Send + Sync + 'static {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_crate_version_is_the_abi_version() {
+        // "vmpipe-plugin 2.N speaks ABI 2.N": the messages that tell users which SDK to
+        // rebuild against derive from ABI_MAJOR, so the two must agree.
+        assert_eq!(
+            env!("CARGO_PKG_VERSION_MAJOR").parse::<u32>().ok(),
+            Some(crate::abi::ABI_MAJOR)
+        );
+        assert_eq!(
+            env!("CARGO_PKG_VERSION_MINOR").parse::<u32>().ok(),
+            Some(crate::abi::ABI_MINOR)
+        );
+        assert!(crate::abi::ENTRY_SYMBOL.starts_with(crate::abi::ENTRY_PREFIX));
+        assert_eq!(
+            crate::abi::ENTRY_SYMBOL[crate::abi::ENTRY_PREFIX.len()..]
+                .parse::<u32>()
+                .ok(),
+            Some(crate::abi::ABI_MAJOR)
+        );
+    }
+}
