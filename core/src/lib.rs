@@ -10,7 +10,8 @@
 //! * [`pipeline`] loads and strictly validates the TOML file that ties them together;
 //! * [`plugin`] loads analyzers (built in, or plugin libraries through the C ABI) and runs
 //!   them on each process;
-//! * [`run`] runs one pipeline; [`snapshot`] saves live processes for later analysis.
+//! * [`run`] runs one pipeline; [`snapshot`] saves live processes for later analysis;
+//! * [`plugin_template`] writes the starting files of a new plugin (`vmpipe plugin new`).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -21,6 +22,7 @@ pub mod loader_environment;
 pub mod model;
 pub mod pipeline;
 pub mod plugin;
+pub mod plugin_template;
 pub mod privilege;
 pub mod progress;
 pub mod report;

@@ -90,6 +90,11 @@ enum Command {
         #[command(flatten)]
         plugins: PluginArgs,
     },
+    /// Write a new plugin to start from.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
     /// Show one process as macOS vmmap does (header, regions, legend, summary by region type,
     /// malloc zones), with every built-in analyzer: a live PID, a vmmap report, a directory of
     /// them, or a capture.
@@ -109,6 +114,34 @@ enum Command {
         #[arg(long = "pid", value_name = "PID")]
         pids: Vec<u32>,
     },
+}
+
+/// `vmpipe plugin …`.
+#[derive(Subcommand)]
+enum PluginAction {
+    /// Write a new analyzer plugin: a Rust crate (or a C directory) that builds on its own,
+    /// with a test and a pipeline that runs it.
+    New {
+        /// Its name (lowercase letters, digits, `-`, `_`): the directory, the crate, the
+        /// analyzer's name in pipelines.
+        name: String,
+        /// The language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: LangArg,
+        /// Where to create the plugin's directory (default: the current directory).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// The SDK the Rust crate depends on: a path to `plugins/sdk`, or a version (default:
+        /// the SDK this vmpipe was built from, when its checkout is still there).
+        #[arg(long, value_name = "PATH|VERSION")]
+        sdk: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LangArg {
+    Rust,
+    C,
 }
 
 /// Why a command could not start or did not finish.
@@ -170,6 +203,32 @@ fn main() -> ExitCode {
         Command::Plugins { plugins } => {
             print!("{}", plugin::catalog(&plugins.search()));
             ExitCode::SUCCESS
+        }
+        Command::Plugin {
+            action:
+                PluginAction::New {
+                    name,
+                    lang,
+                    dir,
+                    sdk,
+                },
+        } => {
+            use vmpipe::plugin_template::{self as template, Lang, Sdk};
+            let lang = match lang {
+                LangArg::Rust => Lang::Rust,
+                LangArg::C => Lang::C,
+            };
+            let sdk = sdk.map_or_else(Sdk::default_for_this_build, |s| Sdk::parse(&s));
+            match template::create(&name, lang, &dir, &sdk) {
+                Ok(path) => {
+                    eprintln!("vmpipe: wrote {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vmpipe: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::Report { target, plugins } => {
             let search = plugins.search();
