@@ -32,6 +32,17 @@ fn analyzer(out: &mut String, origin: &str, a: &AnalyzerSchema) {
         let _ = writeln!(out, "  region columns:");
         columns(out, "    ", &a.region_columns);
     }
+    if !a.reads.is_empty() {
+        let _ = writeln!(out, "  reads (runs after those analyzers):");
+        for r in &a.reads {
+            let _ = writeln!(
+                out,
+                "    {:<24} {}",
+                format!("{}.{}", r.analyzer, r.column),
+                r.ty.as_str()
+            );
+        }
+    }
     for t in &a.tables {
         let scope = match t.scope {
             vmpipe_plugin::Scope::Process => "per process; pid and process come first",

@@ -290,7 +290,15 @@ impl PluginSearch {
                 .collect();
             here.sort();
             for p in here {
-                if !found.contains(&p) {
+                // One library reached through two spellings of a directory is listed once.
+                let same = |o: &PathBuf| {
+                    o == &p
+                        || matches!(
+                            (std::fs::canonicalize(o), std::fs::canonicalize(&p)),
+                            (Ok(a), Ok(b)) if a == b
+                        )
+                };
+                if !found.iter().any(same) {
                     found.push(p);
                 }
             }
