@@ -419,19 +419,19 @@ unsafe extern "C" fn table_row(
             ),
         );
     }
-    let raw: Vec<CellV2> = (0..len)
-        // SAFETY: the plugin passes `len` cells `cell_size` bytes apart, valid for this call
-        // (checked non-null above).
-        .filter_map(|i| unsafe { abi::read_element(cells, i, cell_size) })
-        .collect();
     let row_cost = std::mem::size_of::<TableRow>() + len * std::mem::size_of::<Cell>();
     if let Err(e) = c.values.budget.charge(row_cost) {
         return c.over_budget(e);
     }
     let mut out = Vec::with_capacity(len);
-    for (col, cv) in t.columns.iter().zip(&raw) {
+    for (i, col) in t.columns.iter().enumerate() {
+        // SAFETY: the plugin passes `len` cells `cell_size` bytes apart, valid for this call
+        // (checked non-null above, and `cell_size` at least 2.0's).
+        let Some(cv) = (unsafe { abi::read_element(cells, i, cell_size) }) else {
+            return status::BAD_SIZE;
+        };
         // SAFETY: each cell's bytes are valid for this call.
-        match unsafe { cell(cv, col.ty, &mut c.values) } {
+        match unsafe { cell(&cv, col.ty, &mut c.values) } {
             Ok(v) => out.push(v),
             Err(r) => {
                 return c.refuse_value(format!("table `{}` column `{}`", t.name, col.name), r);
