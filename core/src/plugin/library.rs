@@ -427,7 +427,7 @@ fn open(path: &Path, symbol: &str) -> Result<*const PluginV2, String> {
     // a missing dependency fail here rather than mid-run.
     let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
         .map_err(|e| format!("cannot be loaded: {e}"))?;
-    // SAFETY: the symbol is the plugin entry, `extern "C" fn() -> *const PluginV1` by the ABI.
+    // SAFETY: the symbol is the plugin entry, `extern "C" fn() -> *const PluginV2` by the ABI.
     let entry: Symbol<extern "C" fn() -> *const PluginV2> =
         unsafe { lib.get(symbol.as_bytes()) }.map_err(|e| format!("entry symbol {symbol}: {e}"))?;
     let plugin = entry();
