@@ -88,6 +88,9 @@ mod host;
 mod parse;
 mod value;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 pub use fixture::{Fixture, Region, classify};
