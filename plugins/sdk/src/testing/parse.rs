@@ -398,8 +398,7 @@ pub fn snapshot(dir: &Path, pid: u32) -> Result<Fixture, FixtureError> {
             .iter()
             .find(|r| r.region_kind() == crate::RegionKind::Vdso)
             .map(|r| (r.start, r.end - r.start));
-        if let Some((start, size)) = range.filter(|(_, size)| *size == vdso.len() as u64) {
-            let _ = size;
+        if let Some((start, _)) = range.filter(|(_, size)| *size == vdso.len() as u64) {
             f = f.memory(start, vdso);
         }
     }
