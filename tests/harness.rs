@@ -17,7 +17,7 @@ use support::{Table, require_root, start_dynamic_target, start_target, sweep};
 use vmpipe::model::{RegionKind as CoreKind, UsageField};
 use vmpipe::sink::cell::{escape, unguard};
 use vmpipe_plugin::testing::{self, Fixture, OwnedValue, SMAPS_FIELDS};
-use vmpipe_plugin::{Analyzer, ColumnType, Host, Options, Process, RegionKind, Regions, Schema};
+use vmpipe_plugin::{Analyzer, Host, Options, Process, RegionKind, Regions, Schema};
 
 vmpipe_plugin::tables! {
     TABLES = [
@@ -338,7 +338,6 @@ fn compare<A: Analyzer>(fixture: &Fixture, out_dir: &Path, pid: u32) -> testing:
                     t.name,
                     c.name
                 );
-                let _ = ColumnType::as_str(c.ty);
             }
         }
     }
