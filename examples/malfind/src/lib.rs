@@ -361,26 +361,142 @@ mod tests {
         assert_eq!(hex(b"\x00\xab\x7f"), "00ab7f");
     }
 
+    use vmpipe_plugin::testing::{self, Fixture, OwnedValue as O, Region as R};
+
+    fn options(entries: Vec<(&str, OptionValue)>) -> Options {
+        Options::from_entries(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    }
+
     #[test]
-    fn options_are_checked() {
-        let o = |entries: Vec<(&str, OptionValue)>| {
-            Options::from_entries(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
-            )
+    fn options_are_checked_through_the_abi() {
+        assert!(testing::Harness::create::<Malfind>(&options(vec![])).is_ok());
+        let refused = |entries| {
+            let Err(out) = testing::Harness::create::<Malfind>(&options(entries)) else {
+                panic!("created");
+            };
+            assert_eq!(out.errors.len(), 1, "{out:#?}");
+            let e = out.errors[0].clone();
+            assert_eq!(e.stage, testing::Stage::Create);
+            (e.option.unwrap_or_default(), e.message)
         };
-        assert!(Malfind::create(&o(vec![])).is_ok());
-        let err = |opts| Malfind::create(&opts).err().unwrap().to_string();
-        assert!(err(o(vec![("bytes", OptionValue::Integer(0))])).contains("between 1 and 4096"));
-        assert!(err(o(vec![("byte", OptionValue::Integer(8))])).contains("unknown option `byte`"));
-        assert!(err(o(vec![("ignore", OptionValue::String("java".into()))])).contains("array"));
-        let m = Malfind::create(&o(vec![(
+        let (key, why) = refused(vec![("bytes", OptionValue::Integer(0))]);
+        assert_eq!(key, "bytes");
+        assert!(why.contains("between 1 and 4096"), "{why}");
+        let (key, why) = refused(vec![("byte", OptionValue::Integer(8))]);
+        assert_eq!(key, "byte");
+        assert!(why.contains("unknown option `byte`"), "{why}");
+        let (key, why) = refused(vec![("ignore", OptionValue::String("java".into()))]);
+        assert_eq!(key, "ignore");
+        assert!(why.contains("array"), "{why}");
+        let (key, _) = refused(vec![(
             "ignore",
-            OptionValue::Array(vec![OptionValue::String("java".into())]),
-        )]))
-        .unwrap();
-        assert_eq!(m.ignore, vec![b"java".to_vec()]);
+            OptionValue::Array(vec![OptionValue::Integer(1)]),
+        )]);
+        assert_eq!(key, "ignore");
+    }
+
+    /// A library, injected code two pages above it, a deleted executable and a memfd.
+    fn process() -> Fixture {
+        let code = b"\x55\x48\x89\xe5\x48\x83\xec\x10".to_vec();
+        Fixture::new(42)
+            .name("victim")
+            .region(
+                R::new(0x10000, 0x11000)
+                    .perms("r-xp")
+                    .path("/lib/libv.so")
+                    .inode(7),
+            )
+            .region(R::new(0x13000, 0x14000).perms("rwxp"))
+            .region(
+                R::new(0x20000, 0x21000)
+                    .perms("r-xp")
+                    .path("/tmp/x (deleted)"),
+            )
+            .region(
+                R::new(0x30000, 0x31000)
+                    .perms("r-xs")
+                    .path("/memfd:jit (deleted)"),
+            )
+            .region(R::new(0x40000, 0x41000).perms("rw-p"))
+            .memory(0x13000, code)
+            .input(
+                "image-attribution",
+                "image",
+                vec![O::Bytes(b"/lib/libv.so".to_vec())],
+            )
+            .input("image-attribution", "segment", vec![O::from("text")])
+    }
+
+    #[test]
+    fn findings_name_the_reason_the_bytes_and_the_image_next_to_them() {
+        let out = testing::run_with::<Malfind>(
+            &options(vec![("bytes", OptionValue::Integer(4))]),
+            &process(),
+        );
+        assert!(out.is_clean(), "{out:#?}");
+        assert_eq!(
+            out.column("injection"),
+            [
+                O::Absent,
+                O::from("write-exec+anon-exec"),
+                O::from("deleted-exec"),
+                O::from("memfd-exec"),
+                O::Absent
+            ]
+        );
+        let f = out.rows("findings");
+        assert_eq!(f.len(), 3);
+        // The injected code: its first 4 bytes read through read_memory, the library below.
+        assert_eq!(
+            f[0],
+            [
+                O::Address(0x13000),
+                O::Address(0x14000),
+                O::from("rwxp"),
+                O::Absent,
+                O::from("write-exec+anon-exec"),
+                O::from("554889e5"),
+                O::from("code"),
+                O::Bytes(b"/lib/libv.so".to_vec()),
+                O::from("text"),
+                O::from("below"),
+            ]
+        );
+        // No memory there: a fault, said as such.
+        assert_eq!(
+            f[1][6],
+            O::from("unread: address not mapped in the process")
+        );
+        let summary = out.rows("findings_summary");
+        assert_eq!(summary.len(), 4, "{summary:#?}");
+        assert_eq!(
+            summary[0],
+            [O::from("write-exec"), O::U64(1), O::U64(1), O::U64(0x1000)]
+        );
+    }
+
+    #[test]
+    fn ignored_processes_and_evidence_without_memory() {
+        let ignore = options(vec![(
+            "ignore",
+            OptionValue::Array(vec![OptionValue::String("victim".into())]),
+        )]);
+        let out = testing::run_with::<Malfind>(&ignore, &process());
+        assert!(out.rows("findings").is_empty() && out.rows("findings_summary").is_empty());
+        let mut evidence = process();
+        evidence = Fixture::new(evidence.pid())
+            .name("victim")
+            .region(evidence.regions()[1].clone())
+            .input("image-attribution", "image", vec![])
+            .input("image-attribution", "segment", vec![]);
+        let out = testing::run::<Malfind>(&evidence);
+        let f = out.rows("findings");
+        assert_eq!(f[0][6], O::from("unread: no memory in this source"));
+        assert_eq!((f[0][7].clone(), f[0][9].clone()), (O::Absent, O::Absent));
     }
 }

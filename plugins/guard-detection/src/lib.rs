@@ -234,3 +234,114 @@ impl Analyzer for GuardDetection {
 }
 
 vmpipe_plugin::export!(GuardDetection, guard_detection);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmpipe_plugin::testing::{self, Fixture, OwnedValue as O, Region as R};
+
+    /// One region for each rule, and one for none, as maps prints them.
+    const MAPS: &[u8] = b"\
+00400000-00401000 r-xp 00000000 08:01 12 /lib/x.so
+00401000-00600000 ---p 00001000 08:01 12 /lib/x.so
+7e0000000000-7e0000021000 rw-p 00000000 00:00 0
+7e0000021000-7e0004000000 ---p 00000000 00:00 0
+7f0000000000-7f0010000000 ---p 00000000 00:00 0
+7f1000000000-7f1000001000 ---p 00000000 00:00 0
+7f1000001000-7f1000801000 rw-p 00000000 00:00 0
+7f2000000000-7f2000001000 rw-p 00000000 00:00 0
+7f2000001000-7f2000002000 ---p 00000000 00:00 0
+7f2000002000-7f2000003000 rw-p 00000000 00:00 0
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]
+";
+
+    #[test]
+    fn each_rule_names_its_regions_and_the_tables_count_them() {
+        let f = Fixture::from_maps(9, MAPS).expect("maps").threads(3);
+        let out = testing::run::<GuardDetection>(&f);
+        assert!(out.is_clean(), "{out:#?}");
+        let kinds: Vec<Option<&str>> = out.column("guard").iter().map(O::as_text).collect();
+        assert_eq!(
+            kinds,
+            [
+                None,
+                None, // a library's alignment gap: file-backed
+                None,
+                Some("heap-reserve"),
+                Some("reservation"),
+                Some("thread-stack-guard"),
+                None,
+                None,
+                Some("guard-page"),
+                None,
+                None,
+            ]
+        );
+        assert_eq!(
+            out.rows("guards"),
+            [
+                vec![O::from("thread-stack-guard"), O::U64(1), O::U64(0x1000)],
+                vec![
+                    O::from("heap-reserve"),
+                    O::U64(1),
+                    O::U64(0x4000000 - 0x21000)
+                ],
+                vec![O::from("reservation"), O::U64(1), O::U64(0x10000000)],
+                vec![O::from("guard-page"), O::U64(1), O::U64(0x1000)],
+            ]
+        );
+        // One thread stack found, the main stack mapped, three threads: one stack missing.
+        assert_eq!(
+            out.rows("thread_stacks"),
+            [vec![O::U64(1), O::Bool(true), O::U64(3), O::I64(-1)]]
+        );
+    }
+
+    #[test]
+    fn a_report_names_its_guards_and_no_rule_is_applied() {
+        let f = Fixture::new(3)
+            .region(
+                R::new(0x1000, 0x2000)
+                    .region_type("STACK GUARD")
+                    .detail("stack guard for thread 0"),
+            )
+            .region(
+                R::new(0x2000, 0x3000)
+                    .region_type("STACK GUARD")
+                    .detail("stack guard for thread 1"),
+            )
+            .region(R::new(0x3000, 0x4000).region_type("MALLOC guard page"))
+            .region(R::new(0x10000000, 0x30000000).region_type("VM_ALLOCATE"));
+        let out = testing::run::<GuardDetection>(&f);
+        let kinds: Vec<Option<&str>> = out.column("guard").iter().map(O::as_text).collect();
+        assert_eq!(
+            kinds,
+            [
+                Some("thread-stack-guard"),
+                Some("thread-stack-guard"),
+                Some("guard-page"),
+                None
+            ]
+        );
+        // Thread 0's guard is the main thread's: one thread stack; threads unknown.
+        assert_eq!(
+            out.rows("thread_stacks"),
+            [vec![O::U64(1), O::Bool(false), O::Absent, O::Absent]]
+        );
+    }
+
+    #[test]
+    fn a_process_without_regions_gets_no_rows_and_options_are_refused() {
+        let out = testing::run::<GuardDetection>(&Fixture::new(2));
+        assert!(
+            out.is_clean() && out.rows("thread_stacks").is_empty(),
+            "{out:#?}"
+        );
+        let opts = Options::from_entries(vec![(
+            "strict".into(),
+            vmpipe_plugin::OptionValue::Boolean(true),
+        )]);
+        let out = testing::run_with::<GuardDetection>(&opts, &Fixture::new(2));
+        assert_eq!(out.errors[0].option.as_deref(), Some("strict"), "{out:#?}");
+    }
+}

@@ -709,3 +709,148 @@ impl Analyzer for ImageAttribution {
 }
 
 vmpipe_plugin::export!(ImageAttribution, image_attribution);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmpipe_plugin::testing::{self, Fixture, Outcome, OwnedValue as O, Region as R};
+
+    fn image_row<'o>(out: &'o Outcome, image: &[u8]) -> &'o [O] {
+        out.rows("images")
+            .iter()
+            .find(|r| r[0].as_bytes() == Some(image))
+            .unwrap_or_else(|| panic!("no row for {image:?} in {out:#?}"))
+    }
+
+    /// This test's own process, from the kernel's maps, read as evidence (files at their
+    /// paths; the vDSO from the memory the fixture is given).
+    #[test]
+    fn the_tests_own_mappings_are_attributed_from_their_elf_headers() {
+        let maps = std::fs::read("/proc/self/maps").expect("/proc/self/maps");
+        let mut f = Fixture::from_maps(std::process::id(), &maps).expect("maps");
+        let exe = std::env::current_exe().expect("own path");
+        let exe = exe.as_os_str().as_encoded_bytes();
+        let vdso = f
+            .regions()
+            .iter()
+            .find(|r| r.path_bytes() == Some(b"[vdso]"))
+            .map(|r| (r.start(), r.end()));
+        if let Some((start, end)) = vdso {
+            use std::os::unix::fs::FileExt;
+            let mut bytes = vec![0u8; (end - start) as usize];
+            std::fs::File::open("/proc/self/mem")
+                .and_then(|m| m.read_exact_at(&mut bytes, start))
+                .expect("own vDSO");
+            f = f.memory(start, bytes);
+        }
+        let out = testing::run::<ImageAttribution>(&f);
+        assert!(out.is_clean(), "{out:#?}");
+        let row = image_row(&out, exe);
+        assert_eq!(row[12], O::from("elf"), "{row:?}");
+        assert_eq!(
+            (row[8].clone(), row[9].clone()),
+            (O::Bool(false), O::Bool(false))
+        );
+        // The kernel's executable mapping of the test binary holds its text.
+        let (images, segments) = (out.column("image"), out.column("segment"));
+        for (i, r) in f.regions().iter().enumerate() {
+            if r.path_bytes() == Some(exe) {
+                assert_eq!(images[i].as_bytes(), Some(exe));
+                let perms = maps
+                    .split(|&b| b == b'\n')
+                    .find(|l| l.starts_with(format!("{:x}-", r.start()).as_bytes()))
+                    .and_then(|l| l.split(|&b| b == b' ').nth(1))
+                    .unwrap_or_default();
+                let seg = segments[i].as_text().unwrap_or_default();
+                if perms.get(2) == Some(&b'x') {
+                    assert!(
+                        seg.split('+').any(|p| p == "text"),
+                        "{seg:?} at {:#x}",
+                        r.start()
+                    );
+                } else {
+                    assert!(
+                        !seg.split('+').any(|p| p == "text"),
+                        "{seg:?} at {:#x}",
+                        r.start()
+                    );
+                }
+            }
+        }
+        if vdso.is_some() {
+            let row = image_row(&out, b"[vdso]");
+            assert_eq!(row[12], O::from("elf"), "{row:?}");
+            assert!(row[1].as_text().unwrap_or_default().contains("text"));
+        }
+        let libraries = out.rows("libraries");
+        assert!(libraries.iter().any(|r| r[0].as_bytes() == Some(exe)));
+    }
+
+    #[test]
+    fn what_no_elf_explains_is_said() {
+        let not_elf = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let f = Fixture::new(4)
+            .region(
+                R::new(0x10000, 0x11000)
+                    .perms("r-xp")
+                    .path(not_elf)
+                    .inode(1),
+            )
+            .region(R::new(0x20000, 0x21000).perms("rwxp"))
+            .region(
+                R::new(0x30000, 0x31000)
+                    .perms("r-xp")
+                    .path("/nonexistent/lib.so"),
+            );
+        let out = testing::run::<ImageAttribution>(&f);
+        assert!(out.is_clean(), "{out:#?}");
+        let row = image_row(&out, not_elf.as_bytes());
+        assert!(
+            row[12].as_text().unwrap_or_default().starts_with("path: "),
+            "{row:?}"
+        );
+        assert_eq!(row[11], O::Bool(true), "unexplained exec");
+        let anon = image_row(&out, ANON_EXEC);
+        assert_eq!(
+            (anon[2].clone(), anon[11].clone()),
+            (O::U64(1), O::Bool(true))
+        );
+        let gone = image_row(&out, b"/nonexistent/lib.so");
+        assert_eq!(
+            gone[9],
+            O::Bool(true),
+            "a path that leads nowhere: replaced"
+        );
+        assert_eq!(out.column("segment"), [O::Absent, O::Absent, O::Absent]);
+    }
+
+    #[test]
+    fn a_report_names_its_segments() {
+        let f = Fixture::new(4)
+            .region(
+                R::new(0x1000, 0x5000)
+                    .perms("r-xp")
+                    .path("/usr/lib/dyld")
+                    .region_type("__TEXT"),
+            )
+            .region(
+                R::new(0x5000, 0x6000)
+                    .perms("rw-p")
+                    .path("/usr/lib/dyld")
+                    .region_type("__DATA_CONST"),
+            );
+        let out = testing::run::<ImageAttribution>(&f);
+        assert_eq!(out.column("segment"), [O::from("text"), O::from("relro")]);
+        let row = image_row(&out, b"/usr/lib/dyld");
+        assert_eq!(
+            (row[1].clone(), row[12].clone()),
+            (O::from("text+relro"), O::from("vmmap"))
+        );
+        let bad = Options::from_entries(vec![(
+            "map_files".into(),
+            vmpipe_plugin::OptionValue::Integer(1),
+        )]);
+        let out = testing::run_with::<ImageAttribution>(&bad, &f);
+        assert_eq!(out.errors[0].option.as_deref(), Some("map_files"));
+    }
+}

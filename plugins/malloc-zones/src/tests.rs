@@ -2,6 +2,8 @@
 //! `[heap]`, a thread arena's 64 MiB heap and an mmapped chunk, built by hand the way glibc
 //! 2.36 lays them out; then the same image made hostile in every way the walk must survive.
 
+use vmpipe_plugin::abi::usage;
+use vmpipe_plugin::testing::{self, Fixture, Harness, OwnedValue as O, Region as TestRegion};
 use vmpipe_plugin::{MemoryError, RegionKind};
 
 use crate::detect::LibcCache;
@@ -418,19 +420,135 @@ fn a_broken_ring_or_layout_refuses_the_process() {
     refused(&zs[0], "max_free_chunks");
 }
 
+/// The synthetic process as the harness serves it: the spans as regions (with their
+/// residency), the image as memory.
+fn fixture(m: &FakeMemory, live: bool) -> Fixture {
+    let mut f = Fixture::new(5).name("synthetic").has_memory(live);
+    for sp in spans() {
+        let perms: String = [
+            if sp.read { 'r' } else { '-' },
+            if sp.write { 'w' } else { '-' },
+            if sp.exec { 'x' } else { '-' },
+            if sp.shared { 's' } else { 'p' },
+        ]
+        .iter()
+        .collect();
+        let mut r = TestRegion::new(sp.start, sp.end)
+            .perms(&perms)
+            .device(sp.dev.0, sp.dev.1)
+            .inode(sp.inode)
+            .offset(sp.offset)
+            .rss(0x1000)
+            .usage(usage::SHARED_DIRTY, 0)
+            .usage(usage::PRIVATE_DIRTY, 0x1000)
+            .swap(0);
+        match (sp.path, sp.kind) {
+            (Some(p), _) => r = r.path(p),
+            (None, RegionKind::Heap) => r = r.path("[heap]"),
+            _ => {}
+        }
+        assert_eq!(r.region_kind(), sp.kind, "{:#x}", sp.start);
+        f = f.region(r);
+    }
+    for (start, bytes) in &m.segs {
+        f = f.memory(*start, bytes.clone());
+    }
+    f
+}
+
 #[test]
-fn options_are_checked() {
-    use vmpipe_plugin::{Analyzer, OptionValue, Options};
+fn a_consistent_image_is_read_exactly_through_the_abi() {
+    let out = testing::run::<crate::MallocZones>(&fixture(&image(), true));
+    assert!(out.is_clean(), "{out:#?}");
+    let rows = out.rows("malloc_zones");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r[0].as_text()).collect();
+    assert_eq!(
+        names,
+        [
+            "main_arena",
+            "arena_0x7e0000000030",
+            "mmapped_chunk_0x7f0010000000"
+        ]
+    );
+    let top = HEAP + HEAP_LEN - TOP;
+    let main = &rows[0];
+    assert_eq!(main[1], O::from("glibc"));
+    assert_eq!(main[13], O::from("ok"), "{main:?}");
+    assert_eq!(main[2], O::U64(HEAP_LEN), "virtual");
+    assert_eq!(main[7], O::U64(4), "allocation_count");
+    assert_eq!(
+        main[8],
+        O::U64(0x290 + 0x30 + 0x40 + 0x20),
+        "bytes_allocated"
+    );
+    assert_eq!(main[9], O::U64(0x30 + 0x100 + 0x420 + top), "bytes_free");
+    assert_eq!(main[10], O::U64(top), "top_size");
+    assert_eq!(main[15], O::U64(HEAP_LEN), "system_mem");
+    let arena = &rows[1];
+    assert_eq!(
+        (arena[2].clone(), arena[3].clone(), arena[4].clone()),
+        (O::U64(HEAP_MAX), O::U64(0x21000), O::U64(0x2000)),
+        "virtual, committed, resident"
+    );
+    let chunk = &rows[2];
+    assert_eq!(chunk[8], O::U64(MMAP_LEN));
+    assert_eq!(chunk[11], O::F64(100.0), "pct_full");
+    let zone: Vec<Option<&str>> = out.column("malloc_zone").iter().map(O::as_text).collect();
+    assert_eq!(
+        zone,
+        [
+            Some("main_arena"),
+            Some("arena_0x7e0000000030"),
+            Some("arena_0x7e0000000030"),
+            None,
+            None,
+            None,
+            None,
+            Some("mmapped_chunk_0x7f0010000000"),
+        ]
+    );
+}
+
+#[test]
+fn evidence_gets_zones_from_its_regions_alone() {
+    // has_memory false: the analyzer does not read memory even where the harness has some.
+    let out = testing::run::<crate::MallocZones>(&fixture(&image(), false));
+    assert!(out.is_clean(), "{out:#?}");
+    let rows = out.rows("malloc_zones");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r[0].as_text()).collect();
+    assert_eq!(names, ["main_arena", "heap_0x7e0000000000"]);
+    for r in rows {
+        assert_eq!(r[13], O::from("no-memory"));
+        assert!(r[7].is_absent() && r[8].is_absent(), "{r:?}");
+    }
+    assert_eq!(rows[1][2], O::U64(HEAP_MAX));
+}
+
+#[test]
+fn options_are_checked_through_the_abi() {
+    use vmpipe_plugin::{OptionValue, Options};
     let make = |k: &str, v: OptionValue| {
-        crate::MallocZones::create(&Options::from_entries(vec![(k.to_string(), v)]))
+        Harness::create::<crate::MallocZones>(&Options::from_entries(vec![(k.to_string(), v)]))
+            .map(drop)
+            .map_err(|out| {
+                let e = &out.errors[0];
+                (e.option.clone().unwrap_or_default(), e.message.clone())
+            })
     };
     assert!(make("max_chunks", OptionValue::Integer(10)).is_ok());
     assert!(make("max_free_chunks", OptionValue::Integer(10)).is_ok());
-    let e = make("max_chunks", OptionValue::Integer(0)).err().unwrap();
-    assert!(e.to_string().contains("at least 1"), "{e}");
-    assert!(make("max_chunks", OptionValue::String("x".into())).is_err());
-    assert!(make("chunks", OptionValue::Integer(1)).is_err());
-    assert!(crate::MallocZones::create(&Options::default()).is_ok());
+    let (key, why) = make("max_chunks", OptionValue::Integer(0)).unwrap_err();
+    assert_eq!(key, "max_chunks");
+    assert!(why.contains("at least 1"), "{why}");
+    let (key, _) = make("max_free_chunks", OptionValue::String("x".into())).unwrap_err();
+    assert_eq!(key, "max_free_chunks");
+    let (key, why) = make("chunks", OptionValue::Integer(1)).unwrap_err();
+    assert_eq!(key, "chunks");
+    assert!(
+        why.contains("valid options: max_chunks, max_free_chunks"),
+        "{why}"
+    );
+    assert!(Harness::create::<crate::MallocZones>(&Options::default()).is_ok());
 }
 
 #[test]

@@ -59,6 +59,11 @@
 //! it): a plugin in another language exports `const vmpipe_plugin *vmpipe_plugin_v2(void)`.
 //! The crate's version is the ABI's: vmpipe-plugin 2.N speaks ABI 2.N.
 //!
+//! To test an analyzer without a live process, enable the `testing` feature in your
+//! dev-dependencies and use `vmpipe_plugin::testing` (documented with the feature on): it runs the
+//! analyzer through the real ABI over a maps/smaps text, a snapshot or a builder, with memory,
+//! files and other analyzers' values as the test gives them.
+//!
 //! Build plugins with `panic = "unwind"` (the default): every entry point catches panics and
 //! reports them, with where they happened, as an error row for the process, and the sweep
 //! goes on. vmpipe refuses a library built with `panic = "abort"`.
@@ -72,6 +77,8 @@ pub mod export;
 mod host;
 mod options;
 mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod view;
 
 pub use host::{EmitError, Host, MemoryError, Value};

@@ -389,3 +389,161 @@ impl Analyzer for ShareModes {
 }
 
 vmpipe_plugin::export!(ShareModes, share_modes);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmpipe_plugin::testing::{self, Fixture, Harness, OwnedValue as O, Region};
+
+    /// One region per rule of the table in the crate docs, as smaps prints them.
+    const SMAPS: &[u8] = b"\
+00400000-00402000 r-xp 00000000 08:01 12                         /bin/x
+Rss:                   8 kB
+Pss:                   2 kB
+Shared_Clean:          8 kB
+Shared_Dirty:          0 kB
+Private_Clean:         0 kB
+Private_Dirty:         0 kB
+Anonymous:             0 kB
+Swap:                  0 kB
+SwapPss:               0 kB
+01000000-01001000 rw-p 00000000 00:00 0                          [heap]
+Rss:                   4 kB
+Pss:                   4 kB
+Shared_Clean:          0 kB
+Shared_Dirty:          0 kB
+Private_Clean:         0 kB
+Private_Dirty:         4 kB
+Anonymous:             4 kB
+Swap:                  0 kB
+SwapPss:               0 kB
+7f0000000000-7f0000004000 rw-p 00000000 00:00 0 
+Rss:                   0 kB
+Pss:                   0 kB
+Shared_Clean:          0 kB
+Shared_Dirty:          0 kB
+Private_Clean:         0 kB
+Private_Dirty:         0 kB
+Anonymous:             0 kB
+Swap:                  0 kB
+SwapPss:               0 kB
+7f0000004000-7f0000005000 rw-s 00000000 00:05 99                 /dev/shm/x
+Rss:                   4 kB
+Pss:                   2 kB
+Shared_Clean:          0 kB
+Shared_Dirty:          4 kB
+Private_Clean:         0 kB
+Private_Dirty:         0 kB
+Anonymous:             0 kB
+Swap:                  0 kB
+SwapPss:               0 kB
+7f0000005000-7f0000007000 rw-p 00000000 00:00 0 
+Rss:                   0 kB
+Pss:                   0 kB
+Shared_Clean:          0 kB
+Shared_Dirty:          0 kB
+Private_Clean:         0 kB
+Private_Dirty:         0 kB
+Anonymous:             0 kB
+Swap:                  8 kB
+SwapPss:               4 kB
+7f0000007000-7f0000009000 rw-p 00002000 08:01 12                 /bin/x
+Rss:                   8 kB
+Pss:                   8 kB
+Shared_Clean:          0 kB
+Shared_Dirty:          0 kB
+Private_Clean:         4 kB
+Private_Dirty:         4 kB
+Anonymous:             4 kB
+Swap:                  0 kB
+SwapPss:               0 kB
+";
+
+    fn fixture() -> Fixture {
+        Fixture::from_smaps(7, SMAPS)
+            .expect("the fixture parses")
+            .uid(0)
+    }
+
+    #[test]
+    fn every_rule_gives_its_mode_and_the_totals_add_up() {
+        let out = testing::run::<ShareModes>(&fixture());
+        assert!(out.is_clean(), "{out:#?}");
+        let modes: Vec<Option<&str>> = out.column("share_mode").iter().map(O::as_text).collect();
+        assert_eq!(
+            modes,
+            [
+                Some("COW"), // shared clean pages (a library's text)
+                Some("PRV"), // every page private
+                Some("NUL"), // nothing resident or swapped
+                Some("SHM"), // MAP_SHARED
+                Some("COW"), // swapped pages shared (SwapPss < Swap)
+                Some("COW"), // a file's pages not all anonymous: still the page cache's
+            ]
+        );
+        let k = |n: u64| O::U64(n << 10);
+        assert_eq!(
+            out.rows("share_modes"),
+            [
+                vec![O::from("COW"), O::U64(3), k(24), k(16), k(4), k(8)],
+                vec![O::from("PRV"), O::U64(1), k(4), k(4), k(4), k(0)],
+                vec![O::from("NUL"), O::U64(1), k(16), k(0), k(0), k(0)],
+                vec![O::from("SHM"), O::U64(1), k(4), k(4), k(4), k(0)],
+            ]
+        );
+        // smem -u for uid 0: USS is Private_Clean + Private_Dirty.
+        assert_eq!(
+            out.rows("users"),
+            [vec![
+                O::U64(0),
+                O::Bytes(b"root".to_vec()),
+                O::U64(1),
+                k(8),
+                k(12),
+                k(16),
+                k(24)
+            ]]
+        );
+        assert!(out.column("exact_private").iter().all(O::is_absent));
+    }
+
+    #[test]
+    fn a_maps_sweep_has_no_modes_and_a_report_passes_its_own() {
+        let maps = b"00400000-00402000 r-xp 00000000 08:01 12 /bin/x\n";
+        let out = testing::run::<ShareModes>(&Fixture::from_maps(7, maps).expect("maps"));
+        assert_eq!(out.column("share_mode"), [O::Absent]);
+        assert!(out.rows("share_modes").is_empty());
+        let report = Fixture::new(8).region(
+            Region::new(0x1000, 0x2000)
+                .perms("r-xp")
+                .share_mode("ZER")
+                .rss(0),
+        );
+        let out = testing::run::<ShareModes>(&report);
+        assert_eq!(out.column("share_mode"), [O::from("ZER")]);
+    }
+
+    #[test]
+    fn the_machine_table_counts_processes() {
+        let h = Harness::create::<ShareModes>(&Options::default()).expect("created");
+        for _ in 0..2 {
+            assert!(h.analyze(&fixture()).is_clean());
+        }
+        let out = h.finish();
+        let cow = &out.rows("modes_by_machine")[0];
+        assert_eq!(cow[..3], [O::from("COW"), O::U64(2), O::U64(6)]);
+        assert_eq!(out.rows("users")[0][2], O::U64(2));
+    }
+
+    #[test]
+    fn exact_needs_a_known_option() {
+        let bad = Options::from_entries(vec![(
+            "exact".into(),
+            vmpipe_plugin::OptionValue::String("yes".into()),
+        )]);
+        let Err(out) = Harness::create::<ShareModes>(&bad) else {
+            panic!("created with exact = \"yes\"");
+        };
+        assert_eq!(out.errors[0].option.as_deref(), Some("exact"));
+    }
+}
