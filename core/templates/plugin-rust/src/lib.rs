@@ -69,3 +69,61 @@ impl Analyzer for {{type}} {
 }
 
 vmpipe_plugin::export!({{type}});
+
+#[cfg(test)]
+mod tests {
+    //! The analyzer run through the real plugin ABI by the SDK's harness
+    //! (`vmpipe-plugin`'s `testing` feature), over a process written out as
+    //! `/proc/PID/maps` would show it.
+
+    use super::*;
+    use vmpipe_plugin::testing::{self, Fixture, OwnedValue};
+    use vmpipe_plugin::{OptionValue, Options};
+
+    /// Three mappings: program text, a 16 KiB writable and executable anonymous region,
+    /// and a 4 KiB one.
+    const MAPS: &[u8] = b"\
+00400000-00401000 r-xp 00000000 08:01 1234 /usr/bin/example
+7f0000000000-7f0000004000 rwxp 00000000 00:00 0
+7f0000004000-7f0000005000 rwxp 00000000 00:00 0
+";
+
+    fn options(min_size: &str) -> Options {
+        Options::from_entries(vec![(
+            "min_size".into(),
+            OptionValue::String(min_size.into()),
+        )])
+    }
+
+    #[test]
+    fn flags_writable_and_executable_regions_and_counts_them() {
+        let fixture = Fixture::from_maps(4242, MAPS).unwrap();
+        let out = testing::run::<{{type}}>(&fixture);
+        assert!(out.is_clean(), "{out:?}");
+        assert_eq!(
+            out.column("{{prefix}}_wx"),
+            [
+                OwnedValue::Bool(false),
+                OwnedValue::Bool(true),
+                OwnedValue::Bool(true)
+            ]
+        );
+        assert_eq!(
+            out.rows("{{prefix}}_summary"),
+            [vec![OwnedValue::U64(2), OwnedValue::U64(0x5000)]]
+        );
+    }
+
+    #[test]
+    fn min_size_leaves_small_regions_out_of_the_count() {
+        let fixture = Fixture::from_maps(4242, MAPS).unwrap();
+        let out = testing::run_with::<{{type}}>(&options("8K"), &fixture);
+        assert!(out.is_clean(), "{out:?}");
+        assert_eq!(
+            out.rows("{{prefix}}_summary"),
+            [vec![OwnedValue::U64(1), OwnedValue::U64(0x4000)]]
+        );
+        let bad = testing::run_with::<{{type}}>(&options("lots"), &fixture);
+        assert_eq!(bad.errors[0].option.as_deref(), Some("min_size"));
+    }
+}
