@@ -55,10 +55,14 @@ const MAX_LIBRARY_BYTES: u64 = 1 << 30;
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// No library by that name.
-    #[error("no analyzer \"{name}\": not built in ({builtins}), and no {candidates} in {searched}")]
+    #[error(
+        "no analyzer \"{name}\"{hint}: not built in ({builtins}), and no {candidates} in {searched}"
+    )]
     NotFound {
         /// The name.
         name: String,
+        /// ` (did you mean "NAME"?)` for the nearest known name, or empty.
+        hint: String,
         /// The built-in names.
         builtins: String,
         /// The file names tried.
@@ -193,8 +197,13 @@ impl PluginSearch {
             }
         }
         let builtins = builtin::names();
+        let hint = self
+            .nearest(name)
+            .map(|n| format!(" (did you mean \"{n}\"?)"))
+            .unwrap_or_default();
         Err(LoadError::NotFound {
             name: name.to_string(),
+            hint,
             builtins: if builtins.is_empty() {
                 "this build has no built-in analyzers".into()
             } else {
@@ -270,6 +279,26 @@ fn privilege_in_words() -> &'static str {
 }
 
 impl PluginSearch {
+    /// The known analyzer name nearest to `name` (a built-in, or a library found in the
+    /// search directories, named as `use` would name it), when it is a likely typo: at most
+    /// a third of its characters (and at most 3) inserted, removed, changed or swapped.
+    fn nearest(&self, name: &str) -> Option<String> {
+        let found = self.discover();
+        let libraries = found.iter().filter_map(|p| {
+            let stem = p.file_stem()?.to_str()?;
+            Some(stem.strip_prefix("lib").unwrap_or(stem).replace('_', "-"))
+        });
+        let limit = (name.chars().count() / 3).clamp(1, 3);
+        builtin::names()
+            .into_iter()
+            .map(str::to_string)
+            .chain(libraries)
+            .map(|c| (strsim::damerau_levenshtein(name, &c), c))
+            .filter(|(d, _)| *d <= limit)
+            .min()
+            .map(|(_, c)| c)
+    }
+
     /// Every file in the search directories that exports a plugin entry symbol, in search
     /// order (nothing is opened to find them).
     pub fn discover(&self) -> Vec<PathBuf> {

@@ -14,7 +14,9 @@
 //! * `run-row-now` — emits a run-wide row while analyzing a process;
 //! * `flood` — emits `calls` rows until one is refused, at most 20 million (about 1 GB if the
 //!   host kept them all);
-//! * `bad-type-returned` — sets the u64 column to text and returns the refusal with `?`.
+//! * `bad-type-returned` — sets the u64 column to text and returns the refusal with `?`;
+//! * `info` — logs `deliberate info on pid PID` at level INFO (shown only with
+//!   `VMPIPE_PLUGIN_DEBUG`) and `deliberate warning on pid PID` at level WARN.
 //!
 //! Option `reject = "why"` makes `create` refuse the options with that message;
 //! `reject_key = "KEY"` refuses option KEY (an `OptionError`); `create_panic = true` panics in
@@ -113,6 +115,10 @@ impl Analyzer for Misbehave {
             }
             "run-row-now" => {
                 let _ = host.row(TOTALS, [Value::U64(1)]);
+            }
+            "info" => {
+                host.info(&format!("deliberate info on pid {}", process.pid()));
+                host.warn(&format!("deliberate warning on pid {}", process.pid()));
             }
             "flood" => {
                 for i in 0..20_000_000u64 {
