@@ -662,6 +662,43 @@ top = 5
         );
     }
 
+    /// Line and column of `needle` in `text`, found independently of the checker.
+    fn where_is(text: &str, needle: &str) -> (usize, usize) {
+        let at = text.find(needle).unwrap();
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        (text[..at].matches('\n').count() + 1, at - start + 1)
+    }
+
+    #[test]
+    fn keeps_where_the_use_value_and_every_option_key_are() {
+        let text = "[source]\ntype = \"live\"\n[[analyzer]]\nuse = \"image-attribution\"\noptions = { depth = 2, nested = { x = 1 } }\n[[analyzer]]\nuse   =   'image-attribution'\n[analyzer.options]\n  names = [\"a\"]\n[[sink]]\ntype = \"text\"\n";
+        let p = check(Path::new("p.toml"), text, &known).unwrap();
+        let place = |a: &AnalyzerConfig, key: &str| {
+            let p = a.place_of(key);
+            (p.line, p.column)
+        };
+        let (a, b) = (&p.analyzers[0], &p.analyzers[1]);
+        assert_eq!(
+            (a.at.line, a.at.column),
+            where_is(text, "\"image-attribution\"")
+        );
+        assert_eq!(a.at.source_line, "use = \"image-attribution\"");
+        assert_eq!(place(a, "depth"), where_is(text, "depth"));
+        assert_eq!(place(a, "nested"), where_is(text, "nested"));
+        assert_eq!(place(a, "nested.x"), where_is(text, "x = 1"));
+        assert_eq!(
+            place(a, "names"),
+            place(a, ""),
+            "a key not in the entry: its `use`"
+        );
+        assert_eq!(
+            (b.at.line, b.at.column),
+            where_is(text, "'image-attribution'")
+        );
+        assert_eq!(place(b, "names"), where_is(text, "names"));
+        assert_eq!(b.place_of("names").source_line, "  names = [\"a\"]");
+    }
+
     #[test]
     fn reports_every_problem_at_once_in_file_order() {
         let d = errors(

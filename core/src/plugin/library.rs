@@ -482,6 +482,30 @@ mod tests {
     }
 
     #[test]
+    fn a_near_miss_of_a_built_in_name_is_suggested_and_a_far_one_is_not() {
+        let search = PluginSearch::default();
+        for (typed, want) in [
+            ("image-atribution", Some("image-attribution")),
+            ("gaurd-detection", Some("guard-detection")),
+            ("share-mode", Some("share-modes")),
+            ("malloc", None),
+            ("nope", None),
+        ] {
+            assert_eq!(search.nearest(typed).as_deref(), want, "{typed}");
+        }
+        let err = search
+            .resolve("image-atribution", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "no analyzer \"image-atribution\" (did you mean \"image-attribution\"?): "
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn names_map_to_library_files() {
         let n = file_names("image-attribution");
         assert!(n[0].starts_with("libimage_attribution."));

@@ -256,6 +256,19 @@ mod tests {
     }
 
     #[test]
+    fn display_source_keeps_backslashes_and_escapes_the_rest_as_display_does() {
+        let line = "path = \"a\\tb\" # \u{1b}[2J \u{202e}x \u{7f}";
+        assert_eq!(
+            display_source(line),
+            "path = \"a\\tb\" # \\x1b[2J \\u{202e}x \\x7f"
+        );
+        assert_eq!(
+            display(line.as_bytes()),
+            "path = \"a\\\\tb\" # \\x1b[2J \\u{202e}x \\x7f"
+        );
+    }
+
+    #[test]
     fn display_neutralises_bidirectional_overrides() {
         // "gpj.exe" shown right to left would read "exe.jpg".
         let shown = display("photo\u{202e}gpj.exe\u{2066}x\u{feff}\u{200b}".as_bytes());
