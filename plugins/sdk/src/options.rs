@@ -240,9 +240,10 @@ unsafe fn value(v: &ValueV2) -> OptionValue {
                     .collect(),
             )
         }
-        // SAFETY: `entries` points to `entries_len` entries valid for the call.
         _ => {
-            OptionValue::Table(unsafe { Options::from_raw(v.entries, v.entries_len, v.entry_size) })
+            // SAFETY: `entries` points to `entries_len` entries valid for the call.
+            let table = unsafe { Options::from_raw(v.entries, v.entries_len, v.entry_size) };
+            OptionValue::Table(table)
         }
     }
 }

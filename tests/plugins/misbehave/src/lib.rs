@@ -66,7 +66,9 @@ impl Analyzer for Misbehave {
             return Err(why.to_string().into());
         }
         if let Some(key) = options.string("reject_key")? {
-            return Err(OptionError::new(key, format!("option `{key}` is refused on purpose")).into());
+            return Err(
+                OptionError::new(key, format!("option `{key}` is refused on purpose")).into(),
+            );
         }
         if options.boolean("create_panic")? == Some(true) {
             panic!("deliberate panic in create");
