@@ -492,6 +492,40 @@ fn options_the_plugin_rejects_are_shown_with_a_caret_under_the_key() {
 }
 
 #[test]
+fn a_declaration_clash_and_a_missing_provider_point_at_the_use_value() {
+    let mis = format!("{:?}", misbehave().to_str().unwrap());
+    let mal = format!("{:?}", malfind().to_str().unwrap());
+    // The second misbehave declares the same region column as the first: the caret is under
+    // the second `use` (the needle is the whole second entry's line, found after the first).
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!("use = {mis}\n\n[[analyzer]]\nuse   = {mis}");
+    let out = run_with(dir.path(), &body, &[std::process::id()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_points_at(
+        &stderr(&out),
+        &dir.path().join("p.toml"),
+        &format!("{mis}\n\n[[sink]]"),
+        "region column `index` is also declared by analyzer \"misbehave\"",
+    );
+    // malfind reads image-attribution's columns; without it the pipeline is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_with(
+        dir.path(),
+        &format!("use = {mal}"),
+        &[std::process::id()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_points_at(
+        &stderr(&out),
+        &dir.path().join("p.toml"),
+        &mal,
+        "analyzer \"malfind\" reads the region columns of analyzer \"image-attribution\"",
+    );
+    assert!(!dir.path().join("out").exists(), "the run did not start");
+}
+
+#[test]
 fn a_panic_in_create_is_a_panic_with_its_place_not_a_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let lib = format!("{:?}", misbehave().to_str().unwrap());
