@@ -476,6 +476,16 @@ fn options_the_plugin_rejects_are_shown_with_a_caret_under_the_key() {
             "victim = ",
             "analyzer \"misbehave\" refused its options: option `victim` is refused on purpose",
         ),
+        // A refusal about no one option: the caret is under the `use` value, and the
+        // plugin's message cannot drive the terminal (an escape sequence is shown escaped).
+        (
+            format!(
+                "use = {:?}\noptions = {{ reject = \"bad \\u001b[2J thing\" }}",
+                misbehave().to_str().unwrap()
+            ),
+            "\"/",
+            "analyzer \"misbehave\" refused its options: bad \\x1b[2J thing",
+        ),
     ];
     for (analyzers, key, message) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -483,6 +493,7 @@ fn options_the_plugin_rejects_are_shown_with_a_caret_under_the_key() {
         assert_eq!(out.status.code(), Some(2));
         let file = dir.path().join("p.toml");
         assert_points_at(&stderr(&out), &file, key, message);
+        assert!(!stderr(&out).contains('\u{1b}'), "{}", stderr(&out));
         assert!(!dir.path().join("out").exists(), "the run did not start");
         // validate says the same, without running.
         let v = vmpipe().arg("validate").arg(&file).output().unwrap();

@@ -211,7 +211,8 @@ impl Analyzers {
                 Ok(inst) => instances.push(inst),
                 Err(f) => {
                     let at = f.option.as_deref().map(|k| cfg.place_of(k));
-                    let message = f.message;
+                    // The plugin's text, for a terminal.
+                    let message = crate::sink::cell::display(f.message.as_bytes());
                     let problem = if f.panicked {
                         PluginProblem::Panicked { name, message }
                     } else {
