@@ -562,6 +562,36 @@ fn a_panic_in_create_is_a_panic_with_its_place_not_a_refusal() {
 }
 
 #[test]
+fn a_refusal_the_host_did_not_make_is_reported_not_swallowed() {
+    let victim = start_map_target(&[]);
+    victim.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let analyzer = format!(
+        "use = {:?}\noptions = {{ victim = \"maptarget\", mode = \"fake-refusal\" }}",
+        misbehave().to_str().unwrap()
+    );
+    let out = run_with(dir.path(), &analyzer, &[victim.pid()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let errors = Table::read(&dir.path().join("out/errors.csv"));
+    let rows: Vec<(&str, &str)> = errors
+        .rows_for(victim.pid())
+        .into_iter()
+        .map(|r| (errors.get(r, "stage"), errors.get(r, "error")))
+        .collect();
+    // The warning is a row of its own; it must not pass for the record of a refusal.
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[0],
+        (
+            "warning",
+            "deliberate warning before a refusal that did not happen"
+        )
+    );
+    assert_eq!(rows[1].0, "analyze");
+    assert!(rows[1].1.contains("(status 21)"), "{rows:?}");
+}
+
+#[test]
 fn a_refusal_in_finish_is_one_row_of_stage_finish() {
     let victim = start_map_target(&[]);
     victim.stop();

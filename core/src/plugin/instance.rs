@@ -53,7 +53,7 @@ fn outcome(st: u32, ctx: &mut CallCtx<'_>) -> Result<(), CallFailure> {
         message,
         panicked: st == status::PANIC,
         option: ctx.error_option.take(),
-        reported: st == status::REFUSED && !ctx.problems.is_empty(),
+        reported: st == status::REFUSED && ctx.refused,
     })
 }
 

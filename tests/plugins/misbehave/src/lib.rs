@@ -15,6 +15,8 @@
 //! * `flood` — emits `calls` rows until one is refused, at most 20 million (about 1 GB if the
 //!   host kept them all);
 //! * `bad-type-returned` — sets the u64 column to text and returns the refusal with `?`;
+//! * `fake-refusal` — warns, then returns an `EmitError` the host never made (nothing was
+//!   refused);
 //! * `info` — logs `deliberate info on pid PID` at level INFO (shown only with
 //!   `VMPIPE_PLUGIN_DEBUG`) and `deliberate warning on pid PID` at level WARN.
 //!
@@ -117,6 +119,10 @@ impl Analyzer for Misbehave {
             }
             "run-row-now" => {
                 let _ = host.row(TOTALS, [Value::U64(1)]);
+            }
+            "fake-refusal" => {
+                host.warn("deliberate warning before a refusal that did not happen");
+                return Err(vmpipe_plugin::EmitError(vmpipe_plugin::abi::status::BAD_TYPE).into());
             }
             "info" => {
                 host.info(&format!("deliberate info on pid {}", process.pid()));
