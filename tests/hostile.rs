@@ -395,7 +395,7 @@ fn plugins_are_never_loaded_from_the_current_directory_implicitly() {
     // Named by path, it is found.
     std::fs::write(
         cwd.path().join("q.toml"),
-        "[source]\ntype = \"live\"\n[[analyzer]]\nuse = \"./libcwdonly.so\"\n[[sink]]\ntype = \"text\"\n",
+        "[source]\ntype = \"live\"\n[[analyzer]]\nuse = \"image-attribution\"\n[[analyzer]]\nuse = \"./libcwdonly.so\"\n[[sink]]\ntype = \"text\"\n",
     )
     .unwrap();
     let o = vmpipe()
@@ -433,7 +433,7 @@ fn unreadable_process_memory_is_said_per_finding_and_the_run_succeeds() {
     std::fs::write(
         &file,
         format!(
-            "[source]\ntype = \"live\"\n[[analyzer]]\nuse = {:?}\n[[sink]]\ntype = \"csv\"\ndir = {:?}\n",
+            "[source]\ntype = \"live\"\n[[analyzer]]\nuse = \"image-attribution\"\n[[analyzer]]\nuse = {:?}\n[[sink]]\ntype = \"csv\"\ndir = {:?}\n",
             lib.to_str().unwrap(),
             dir.path().join("out").to_str().unwrap()
         ),

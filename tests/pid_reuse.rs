@@ -162,11 +162,7 @@ fn collect_then_replace(analyzers: &[(&str, &str)]) -> Replaced {
 
     let configs: Vec<AnalyzerConfig> = analyzers
         .iter()
-        .map(|(name, options)| AnalyzerConfig {
-            name: name.to_string(),
-            options: options.parse().expect("options"),
-            line: 1,
-        })
+        .map(|(name, options)| AnalyzerConfig::unplaced(name, options.parse().expect("options")))
         .collect();
     let analyzers = Analyzers::load(
         &configs,

@@ -5,8 +5,8 @@
 //! The attacker is uid 65534 (`nobody`); their directories and files are chowned to it. The
 //! libraries are small C files compiled here; a dependency's constructor writes a marker
 //! file, so whether the loader ran its code is read from the file system, not from vmpipe.
-//! The test plugins export `vmpipe_plugin_v1` returning null: a plugin that got as far as
-//! `dlopen` fails with "vmpipe_plugin_v1() returned null", which is how a test sees that it
+//! The test plugins export `vmpipe_plugin_v2` returning null: a plugin that got as far as
+//! `dlopen` fails with "vmpipe_plugin_v2() returned null", which is how a test sees that it
 //! was loaded.
 
 mod support;
@@ -80,7 +80,7 @@ int dep_marker(void) {{ return 1; }}
 fn plugin(dir: &Path, needs: &str, link_dir: &Path, rpath: &str, new_dtags: bool) -> PathBuf {
     let lib = dir.join("libplug.so");
     let source =
-        "extern int dep_marker(void);\nvoid *vmpipe_plugin_v1(void) { dep_marker(); return 0; }\n";
+        "extern int dep_marker(void);\nvoid *vmpipe_plugin_v2(void) { dep_marker(); return 0; }\n";
     let link = format!("-L{}", link_dir.display());
     let need = format!("-l{needs}");
     let rpath = format!("-Wl,-rpath,{rpath}");
@@ -127,7 +127,7 @@ fn validate(exe: &Path, dir: &Path, lib: &Path, env: &[(&str, &Path)]) -> Output
 }
 
 /// What a plugin that got as far as `dlopen` and its entry says.
-const LOADED: &str = "vmpipe_plugin_v1() returned null";
+const LOADED: &str = "vmpipe_plugin_v2() returned null";
 
 #[test]
 fn a_dependency_searched_in_a_directory_the_attacker_owns_never_runs_as_root() {
@@ -337,7 +337,7 @@ __attribute__((constructor)) static void steal(void) {{
     int out = open("{}", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out >= 0) {{ write(out, buf, n); close(out); }}
 }}
-void *vmpipe_plugin_v1(void) {{ return 0; }}
+void *vmpipe_plugin_v2(void) {{ return 0; }}
 "#,
         secret.display(),
         stolen.display()

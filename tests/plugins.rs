@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 
 use std::sync::OnceLock;
 
-use support::{Table, build_plugin, malfind, set_mode, start_map_target, start_target, vmpipe};
+use support::{
+    Table, build_plugin, build_plugin_in, malfind, set_mode, start_map_target, start_target, vmpipe,
+};
 
 fn misbehave() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();
@@ -24,6 +26,13 @@ fn misbehave() -> &'static Path {
 /// Writes a pipeline with one analyzer entry (`analyzer` is the TOML body of the entry) into
 /// `dir` and runs it over `pids`.
 fn run_with(dir: &Path, analyzer: &str, pids: &[u32], extra: &[&str]) -> Output {
+    pipeline_command(dir, analyzer, pids, extra)
+        .output()
+        .unwrap()
+}
+
+/// The command [`run_with`] runs, to adjust before running it.
+fn pipeline_command(dir: &Path, analyzer: &str, pids: &[u32], extra: &[&str]) -> Command {
     let file = dir.join("p.toml");
     let out = dir.join("out");
     std::fs::write(
@@ -39,7 +48,67 @@ fn run_with(dir: &Path, analyzer: &str, pids: &[u32], extra: &[&str]) -> Output 
     for p in pids {
         cmd.arg("--pid").arg(p.to_string());
     }
-    cmd.args(extra).output().unwrap()
+    cmd.args(extra);
+    cmd
+}
+
+/// The analyzer entries for malfind (`options` is its options' TOML body), after the
+/// image-attribution it reads.
+fn with_malfind(options: &str) -> String {
+    format!(
+        "use = \"image-attribution\"\n\n[[analyzer]]\nuse = {:?}\noptions = {{ {options} }}",
+        malfind().to_str().unwrap()
+    )
+}
+
+/// Where `needle` starts in `text`: 1-based line, 1-based column in characters, and the
+/// line — the truth a diagnostic's caret is held to.
+fn place_in(text: &str, needle: &str) -> (usize, usize, String) {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} is not in {text}"));
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    (
+        text[..at].matches('\n').count() + 1,
+        text[start..at].chars().count() + 1,
+        text[start..end].to_string(),
+    )
+}
+
+/// Asserts that `err` has a message containing `message` about the place where `needle`
+/// starts in the pipeline `file`: `FILE:LINE:COL: …`, then the source line exactly as the file
+/// has it, then a caret under that column.
+fn assert_points_at(err: &str, file: &Path, needle: &str, message: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let (line, column, source) = place_in(&text, needle);
+    let head = format!("{}:{line}:{column}: ", file.display());
+    let at = err
+        .find(&head)
+        .unwrap_or_else(|| panic!("no {head:?} in:\n{err}"));
+    let lines: Vec<&str> = err[at..].lines().take(4).collect();
+    assert!(lines[0].contains(message), "want {message:?} in:\n{err}");
+    let caret = format!("    | {}^", " ".repeat(column - 1));
+    assert_eq!(
+        lines[1..],
+        ["    |", &format!("{line:>3} | {source}"), &caret],
+        "{err}"
+    );
+}
+
+/// Where the `panic!` on the line of misbehave's source that holds `needle` is, as Rust's
+/// panic location gives it (`src/lib.rs:LINE:COL`, relative to the crate, which is its own
+/// workspace).
+fn panic_site(needle: &str) -> String {
+    let src = std::fs::read_to_string(support::repo().join("tests/plugins/misbehave/src/lib.rs"))
+        .unwrap();
+    let (i, line) = src
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(needle) && l.contains("panic!"))
+        .unwrap_or_else(|| panic!("no panic! with {needle:?} in misbehave"));
+    let column = line[..line.find("panic!").unwrap()].chars().count() + 1;
+    format!("src/lib.rs:{}:{column}", i + 1)
 }
 
 fn stderr(o: &Output) -> String {
@@ -54,10 +123,7 @@ fn malfind_finds_exactly_the_injected_regions_with_their_first_bytes() {
     target.stop();
     bystander.stop();
     let dir = tempfile::tempdir().unwrap();
-    let analyzer = format!(
-        "use = {:?}\noptions = {{ bytes = 16 }}",
-        malfind().to_str().unwrap()
-    );
+    let analyzer = with_malfind("bytes = 16");
     let out = run_with(dir.path(), &analyzer, &[target.pid(), bystander.pid()], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -167,7 +233,7 @@ fn a_file_that_is_not_a_plugin_is_refused_before_the_run() {
             ),
             (
                 libc.to_string(),
-                "exports no vmpipe_plugin_v1 entry symbol".to_string(),
+                "exports no vmpipe_plugin_v2 entry symbol".to_string(),
             ),
             (
                 dir.path().join("missing.so").display().to_string(),
@@ -185,7 +251,13 @@ fn a_file_that_is_not_a_plugin_is_refused_before_the_run() {
         assert_eq!(out.status.code(), Some(2), "{path}");
         let err = stderr(&out);
         assert!(err.contains(&path) && err.contains(&want), "{path}: {err}");
-        assert!(err.contains("p.toml:6:"), "names the pipeline line: {err}");
+        // The caret is under the `use` value.
+        assert_points_at(
+            &err,
+            &dir.path().join("p.toml"),
+            &format!("{path:?}"),
+            &want,
+        );
         assert!(!dir.path().join("out").exists(), "the run did not start");
     }
 }
@@ -194,33 +266,39 @@ fn a_file_that_is_not_a_plugin_is_refused_before_the_run() {
 fn wrong_abi_major_and_wrong_architecture_are_named() {
     support::require_tool("cc", "gcc");
     let dir = tempfile::tempdir().unwrap();
-    // A library built for a future ABI: it exports only vmpipe_plugin_v2.
-    let src = dir.path().join("v2.c");
-    std::fs::write(&src, "void *vmpipe_plugin_v2(void) { return 0; }\n").unwrap();
-    let v2 = dir.path().join("libv2.so");
-    let cc = Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&v2)
-        .arg(&src)
-        .output()
+    // A library built for a future ABI (it exports only vmpipe_plugin_v3), and one for the
+    // old v1.
+    for (major, want) in [
+        (3, "a plugin for ABI v3; this vmpipe speaks v2"),
+        (1, "a plugin for ABI v1 (vmpipe-plugin 0.1)"),
+    ] {
+        let src = dir.path().join(format!("v{major}.c"));
+        std::fs::write(
+            &src,
+            format!("void *vmpipe_plugin_v{major}(void) {{ return 0; }}\n"),
+        )
         .unwrap();
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
-    let out = run_with(
-        dir.path(),
-        &format!("use = {:?}", v2.to_str().unwrap()),
-        &[std::process::id()],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("a plugin for ABI v2; this vmpipe speaks v1"),
-        "{}",
-        stderr(&out)
-    );
+        let lib = dir.path().join(format!("libv{major}.so"));
+        let cc = Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&lib)
+            .arg(&src)
+            .output()
+            .unwrap();
+        assert!(
+            cc.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cc.stderr)
+        );
+        let out = run_with(
+            dir.path(),
+            &format!("use = {:?}", lib.to_str().unwrap()),
+            &[std::process::id()],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+    }
 
     // The real plugin with its ELF header's machine field changed to another architecture.
     let bytes = std::fs::read(malfind()).unwrap();
@@ -258,7 +336,8 @@ fn a_panicking_plugin_costs_one_process_not_the_run() {
         (
             "panic",
             format!(
-                "the analyzer panicked: deliberate panic on pid {}",
+                "analyzer \"misbehave\" panicked at {}: deliberate panic on pid {}",
+                panic_site("deliberate panic on pid"),
                 victim.pid()
             ),
         ),
@@ -269,9 +348,9 @@ fn a_panicking_plugin_costs_one_process_not_the_run() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let analyzers = format!(
-            "use = {:?}\noptions = {{ victim = \"maptarget\", mode = \"{mode}\" }}\n\n[[analyzer]]\nuse = {:?}",
+            "use = {:?}\noptions = {{ victim = \"maptarget\", mode = \"{mode}\" }}\n\n[[analyzer]]\n{}",
             misbehave().to_str().unwrap(),
-            malfind().to_str().unwrap()
+            with_malfind("")
         );
         let out = run_with(dir.path(), &analyzers, &[victim.pid(), other.pid()], &[]);
         assert!(out.status.success(), "{mode}: {}", stderr(&out));
@@ -321,6 +400,11 @@ fn values_that_do_not_fit_the_schema_are_refused_and_nothing_is_corrupted() {
         ),
         (
             "bad-type",
+            "column `index`: a text value for a u64 column".to_string(),
+        ),
+        // Returned with `?`: still the one row the host recorded, not a second one.
+        (
+            "bad-type-returned",
             "column `index`: a text value for a u64 column".to_string(),
         ),
         (
@@ -375,27 +459,279 @@ fn values_that_do_not_fit_the_schema_are_refused_and_nothing_is_corrupted() {
 }
 
 #[test]
-fn options_the_plugin_rejects_are_reported_with_the_pipeline_line() {
+fn options_the_plugin_rejects_are_shown_with_a_caret_under_the_key() {
+    // An inline options table (malfind), and an [analyzer.options] table where the plugin
+    // blames another key than the last one (misbehave: reject_key = "victim").
+    let cases = [
+        (
+            with_malfind("ignore = [], bytes = 0"),
+            "bytes = 0",
+            "analyzer \"malfind\" refused its options: option `bytes` must be between 1 and 4096, not 0",
+        ),
+        (
+            format!(
+                "use = {:?}\n\n[analyzer.options]\nvictim = \"x\"\nreject_key = \"victim\"",
+                misbehave().to_str().unwrap()
+            ),
+            "victim = ",
+            "analyzer \"misbehave\" refused its options: option `victim` is refused on purpose",
+        ),
+        // A refusal about no one option: the caret is under the `use` value, and the
+        // plugin's message cannot drive the terminal (an escape sequence is shown escaped).
+        (
+            format!(
+                "use = {:?}\noptions = {{ reject = \"bad \\u001b[2J thing\" }}",
+                misbehave().to_str().unwrap()
+            ),
+            "\"/",
+            "analyzer \"misbehave\" refused its options: bad \\x1b[2J thing",
+        ),
+    ];
+    for (analyzers, key, message) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_with(dir.path(), &analyzers, &[std::process::id()], &[]);
+        assert_eq!(out.status.code(), Some(2));
+        let file = dir.path().join("p.toml");
+        assert_points_at(&stderr(&out), &file, key, message);
+        assert!(!stderr(&out).contains('\u{1b}'), "{}", stderr(&out));
+        assert!(!dir.path().join("out").exists(), "the run did not start");
+        // validate says the same, without running.
+        let v = vmpipe().arg("validate").arg(&file).output().unwrap();
+        assert_eq!(v.status.code(), Some(2));
+        assert_points_at(&stderr(&v), &file, key, message);
+    }
+}
+
+#[test]
+fn a_declaration_clash_and_a_missing_provider_point_at_the_use_value() {
+    let mis = format!("{:?}", misbehave().to_str().unwrap());
+    let mal = format!("{:?}", malfind().to_str().unwrap());
+    // The second misbehave declares the same region column as the first: the caret is under
+    // the second `use` (the needle is the whole second entry's line, found after the first).
     let dir = tempfile::tempdir().unwrap();
-    let analyzer = format!(
-        "use = {:?}\noptions = {{ bytes = 0 }}",
-        malfind().to_str().unwrap()
+    let body = format!("use = {mis}\n\n[[analyzer]]\nuse   = {mis}");
+    let out = run_with(dir.path(), &body, &[std::process::id()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_points_at(
+        &stderr(&out),
+        &dir.path().join("p.toml"),
+        &format!("{mis}\n\n[[sink]]"),
+        "region column `index` is also declared by analyzer \"misbehave\"",
     );
-    let out = run_with(dir.path(), &analyzer, &[std::process::id()], &[]);
+    // malfind reads image-attribution's columns; without it the pipeline is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_with(
+        dir.path(),
+        &format!("use = {mal}"),
+        &[std::process::id()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_points_at(
+        &stderr(&out),
+        &dir.path().join("p.toml"),
+        &mal,
+        "analyzer \"malfind\" reads the region columns of analyzer \"image-attribution\"",
+    );
+    assert!(!dir.path().join("out").exists(), "the run did not start");
+}
+
+#[test]
+fn a_panic_in_create_is_a_panic_with_its_place_not_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = format!("{:?}", misbehave().to_str().unwrap());
+    let out = run_with(
+        dir.path(),
+        &format!("use = {lib}\noptions = {{ create_panic = true }}"),
+        &[std::process::id()],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    let file = dir.path().join("p.toml");
-    assert!(
-        err.contains(&format!(
-            "{}:6: analyzer \"malfind\" refused its options: option `bytes` must be between 1 and 4096, not 0",
-            file.display()
-        )),
-        "{err}"
+    assert_points_at(
+        &err,
+        &dir.path().join("p.toml"),
+        &lib,
+        &format!(
+            "while starting, analyzer \"misbehave\" panicked at {}: deliberate panic in create",
+            panic_site("deliberate panic in create")
+        ),
     );
-    // validate says the same, without running.
-    let v = vmpipe().arg("validate").arg(&file).output().unwrap();
-    assert_eq!(v.status.code(), Some(2));
-    assert!(stderr(&v).contains("refused its options"));
+    assert!(!err.contains("refused its options"), "{err}");
+    assert!(!dir.path().join("out").exists(), "the run did not start");
+}
+
+#[test]
+fn a_refusal_the_host_did_not_make_is_reported_not_swallowed() {
+    let victim = start_map_target(&[]);
+    victim.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let analyzer = format!(
+        "use = {:?}\noptions = {{ victim = \"maptarget\", mode = \"fake-refusal\" }}",
+        misbehave().to_str().unwrap()
+    );
+    let out = run_with(dir.path(), &analyzer, &[victim.pid()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let errors = Table::read(&dir.path().join("out/errors.csv"));
+    let rows: Vec<(&str, &str)> = errors
+        .rows_for(victim.pid())
+        .into_iter()
+        .map(|r| (errors.get(r, "stage"), errors.get(r, "error")))
+        .collect();
+    // The warning is a row of its own; it must not pass for the record of a refusal.
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[0],
+        (
+            "warning",
+            "deliberate warning before a refusal that did not happen"
+        )
+    );
+    assert_eq!(rows[1].0, "analyze");
+    assert!(rows[1].1.contains("(status 21)"), "{rows:?}");
+}
+
+#[test]
+fn a_refusal_in_finish_is_one_row_of_stage_finish() {
+    let victim = start_map_target(&[]);
+    victim.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let analyzer = format!(
+        "use = {:?}\noptions = {{ finish_mode = \"bad-table\" }}",
+        misbehave().to_str().unwrap()
+    );
+    let out = run_with(dir.path(), &analyzer, &[victim.pid()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let errors = Table::read(&dir.path().join("out/errors.csv"));
+    let rows: Vec<_> = errors
+        .rows
+        .iter()
+        .filter(|r| errors.get(r, "plugin") == "misbehave")
+        .collect();
+    assert_eq!(rows.len(), 1, "{:?}", errors.rows);
+    assert_eq!(errors.get(rows[0], "stage"), "finish");
+    assert_eq!(
+        errors.get(rows[0], "pid"),
+        "",
+        "a run-wide problem has no pid"
+    );
+    assert_eq!(
+        errors.get(rows[0], "error"),
+        "value refused: table `calls` holds per-process rows: emit them while analyzing a process"
+    );
+    // What analyze emitted is all there.
+    let calls = Table::read(&dir.path().join("out/calls.csv"));
+    assert_eq!(calls.rows_for(victim.pid()).len(), 1);
+}
+
+#[test]
+fn a_library_built_with_panic_abort_is_refused_before_the_run() {
+    let lib = build_plugin_in(
+        "plugins-panic-abort",
+        &[
+            "--manifest-path",
+            "tests/plugins/misbehave/Cargo.toml",
+            "--config",
+            "profile.dev.panic=\"abort\"",
+        ],
+        "libmisbehave.so",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let quoted = format!("{:?}", lib.to_str().unwrap());
+    let out = run_with(
+        dir.path(),
+        &format!("use = {quoted}"),
+        &[std::process::id()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_points_at(
+        &err,
+        &dir.path().join("p.toml"),
+        &quoted,
+        &format!("{}: it was built with panic = \"abort\"", lib.display()),
+    );
+    assert!(err.contains("build it with panic = \"unwind\""), "{err}");
+    assert!(!dir.path().join("out").exists(), "the run did not start");
+    // The same crate built the usual way (unwind) loads.
+    let ok = run_with(
+        dir.path(),
+        &format!("use = {:?}", misbehave().to_str().unwrap()),
+        &[std::process::id()],
+        &[],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+}
+
+#[test]
+fn info_logs_reach_stderr_only_with_vmpipe_plugin_debug_and_warnings_are_rows() {
+    let victim = start_map_target(&[]);
+    victim.stop();
+    let analyzer = format!(
+        "use = {:?}\noptions = {{ victim = \"maptarget\", mode = \"info\" }}",
+        misbehave().to_str().unwrap()
+    );
+    let info = format!(
+        "vmpipe: analyzer \"misbehave\" (analyze): deliberate info on pid {}",
+        victim.pid()
+    );
+    for debug in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = pipeline_command(dir.path(), &analyzer, &[victim.pid()], &[]);
+        if debug {
+            cmd.env("VMPIPE_PLUGIN_DEBUG", "1");
+        } else {
+            cmd.env_remove("VMPIPE_PLUGIN_DEBUG");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.matches(&info).count(), usize::from(debug), "{err}");
+        assert!(!err.contains("deliberate warning"), "{err}");
+        let errors = Table::read(&dir.path().join("out/errors.csv"));
+        let rows = errors.rows_for(victim.pid());
+        assert_eq!(rows.len(), 1, "only the warning is a row");
+        assert_eq!(errors.get(rows[0], "stage"), "warning");
+        assert_eq!(
+            errors.get(rows[0], "error"),
+            format!("deliberate warning on pid {}", victim.pid())
+        );
+    }
+}
+
+#[test]
+fn a_mistyped_analyzer_name_gets_the_nearest_name_and_the_snippet_as_written() {
+    let builtins = builtin_names();
+    assert!(
+        builtins.contains(&"image-attribution".to_string()),
+        "{builtins:?}"
+    );
+    let plugin_dir = malfind().parent().unwrap().to_str().unwrap();
+    for (typed, nearest) in [
+        ("image-atribution", Some("image-attribution")),
+        ("malfnd", Some("malfind")),
+        ("zzzz", None),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let quoted = format!("\"{typed}\"");
+        let out = run_with(
+            dir.path(),
+            &format!("use = {quoted}"),
+            &[std::process::id()],
+            &["--plugin-dir", plugin_dir],
+        );
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        let message = match nearest {
+            Some(n) => format!("no analyzer {quoted} (did you mean \"{n}\"?)"),
+            None => format!("no analyzer {quoted}: not built in"),
+        };
+        // The snippet line is compared with the file's own line: `use = "…"`, unescaped.
+        assert_points_at(&err, &dir.path().join("p.toml"), &quoted, &message);
+        assert!(!err.contains("\\\""), "nothing escaped: {err}");
+        assert_eq!(err.contains("did you mean"), nearest.is_some(), "{err}");
+    }
 }
 
 #[test]
@@ -407,7 +743,10 @@ fn untrusted_plugin_files_are_refused_as_root_unless_allowed() {
     let lib = open_dir.path().join("libmalfind.so");
     std::fs::copy(malfind(), &lib).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let analyzer = format!("use = {:?}", lib.to_str().unwrap());
+    let analyzer = format!(
+        "use = \"image-attribution\"\n\n[[analyzer]]\nuse = {:?}",
+        lib.to_str().unwrap()
+    );
     let out = run_with(work.path(), &analyzer, &[std::process::id()], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -455,7 +794,7 @@ fn plugins_are_found_by_name_in_plugin_dirs_and_listed() {
     let work = tempfile::tempdir().unwrap();
     let out = run_with(
         work.path(),
-        "use = \"malfind\"",
+        "use = \"image-attribution\"\n\n[[analyzer]]\nuse = \"malfind\"",
         &[std::process::id()],
         &["--plugin-dir", dir.to_str().unwrap()],
     );

@@ -167,11 +167,7 @@ pub fn report_pipeline(target: &str) -> Result<Pipeline, RunError> {
     };
     let analyzers = crate::plugin::builtin::names()
         .into_iter()
-        .map(|name| AnalyzerConfig {
-            name: name.to_string(),
-            options: toml::Table::new(),
-            line: 0,
-        })
+        .map(|name| AnalyzerConfig::unplaced(name, toml::Table::new()))
         .collect();
     Ok(Pipeline {
         file: PathBuf::from("<vmpipe report>"),

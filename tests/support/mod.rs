@@ -488,7 +488,13 @@ pub fn kb_fields(text: &str) -> HashMap<String, u64> {
 /// Builds a plugin crate into a target directory of the tests' own (so it does not wait on
 /// the lock of the `cargo test` that runs us) and returns the library's path.
 pub fn build_plugin(args: &[&str], lib: &str) -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins");
+    build_plugin_in("plugins", args, lib)
+}
+
+/// Like [`build_plugin`], into the tests' target directory `name`: for a build whose
+/// settings differ (`--config …`), which must not overwrite the usual one.
+pub fn build_plugin_in(name: &str, args: &[&str], lib: &str) -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let out = Command::new(env!("CARGO"))
         .arg("build")
         .args(args)

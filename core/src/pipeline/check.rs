@@ -9,7 +9,9 @@ use regex::bytes::RegexBuilder;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{AnalyzerConfig, Diagnostic, Pipeline, Resolver, SinkConfig, SourceConfig, TextStyle};
+use super::{
+    AnalyzerConfig, Diagnostic, Pipeline, Place, Resolver, SinkConfig, SourceConfig, TextStyle,
+};
 use crate::source::Selection;
 use crate::source::linux::Detail;
 
@@ -55,8 +57,15 @@ impl Checker<'_> {
         self.diags.push(Diagnostic::at(self.text, span, message));
     }
 
-    fn line_of(&self, span: Range<usize>) -> usize {
-        Diagnostic::at(self.text, span, "").line
+    /// Where every key of an options table is, nested keys as `outer.inner`.
+    fn option_places(&self, table: &DeTable<'_>, prefix: &str, out: &mut Vec<(String, Place)>) {
+        for (k, v) in table.iter() {
+            let key = format!("{prefix}{}", k.get_ref());
+            if let DeValue::Table(inner) = v.get_ref() {
+                self.option_places(inner, &format!("{key}."), out);
+            }
+            out.push((key, Place::at(self.text, k.span())));
+        }
     }
 
     /// Flags every key of `table` not in `allowed`.
@@ -362,15 +371,20 @@ impl Checker<'_> {
                     None
                 }
             };
+            let mut option_places = Vec::new();
             let options = match find(table, "options") {
-                Some((_, o)) => self.table(o, "options").and_then(|t| self.convert_table(t)),
+                Some((_, o)) => self.table(o, "options").and_then(|t| {
+                    self.option_places(t, "", &mut option_places);
+                    self.convert_table(t)
+                }),
                 None => Some(toml::Table::new()),
             };
             match (name, options) {
                 (Some((name, span)), Some(options)) => out.push(AnalyzerConfig {
                     name,
                     options,
-                    line: self.line_of(span),
+                    at: Place::at(self.text, span),
+                    option_places,
                 }),
                 _ => ok = false,
             }
@@ -560,7 +574,7 @@ pub(super) fn check(
             let span = e.span().unwrap_or(0..0);
             c.err(span, format!("TOML syntax: {}", e.message().trim()));
         }
-        c.diags.sort_by_key(|d| (d.line, d.column));
+        c.diags.sort_by_key(|d| (d.place.line, d.place.column));
         return Err(c.diags);
     }
     let whole = root.span();
@@ -571,7 +585,7 @@ pub(super) fn check(
     let source = c.source(root, whole.clone());
     let analyzers = c.analyzers(root, resolve);
     let sinks = c.sinks(root, whole);
-    c.diags.sort_by_key(|d| (d.line, d.column));
+    c.diags.sort_by_key(|d| (d.place.line, d.place.column));
     match (source, analyzers, sinks) {
         (Some(source), Some(analyzers), Some(sinks)) if c.diags.is_empty() => Ok(Pipeline {
             file: path.to_path_buf(),
@@ -630,7 +644,7 @@ top = 5
             }
         ));
         assert_eq!(p.analyzers.len(), 1);
-        assert_eq!(p.analyzers[0].line, 8);
+        assert_eq!((p.analyzers[0].at.line, p.analyzers[0].at.column), (8, 7));
         assert_eq!(p.analyzers[0].options["depth"].as_integer(), Some(2));
         assert_eq!(
             p.sinks,
@@ -648,12 +662,49 @@ top = 5
         );
     }
 
+    /// Line and column of `needle` in `text`, found independently of the checker.
+    fn where_is(text: &str, needle: &str) -> (usize, usize) {
+        let at = text.find(needle).unwrap();
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        (text[..at].matches('\n').count() + 1, at - start + 1)
+    }
+
+    #[test]
+    fn keeps_where_the_use_value_and_every_option_key_are() {
+        let text = "[source]\ntype = \"live\"\n[[analyzer]]\nuse = \"image-attribution\"\noptions = { depth = 2, nested = { x = 1 } }\n[[analyzer]]\nuse   =   'image-attribution'\n[analyzer.options]\n  names = [\"a\"]\n[[sink]]\ntype = \"text\"\n";
+        let p = check(Path::new("p.toml"), text, &known).unwrap();
+        let place = |a: &AnalyzerConfig, key: &str| {
+            let p = a.place_of(key);
+            (p.line, p.column)
+        };
+        let (a, b) = (&p.analyzers[0], &p.analyzers[1]);
+        assert_eq!(
+            (a.at.line, a.at.column),
+            where_is(text, "\"image-attribution\"")
+        );
+        assert_eq!(a.at.source_line, "use = \"image-attribution\"");
+        assert_eq!(place(a, "depth"), where_is(text, "depth"));
+        assert_eq!(place(a, "nested"), where_is(text, "nested"));
+        assert_eq!(place(a, "nested.x"), where_is(text, "x = 1"));
+        assert_eq!(
+            place(a, "names"),
+            place(a, ""),
+            "a key not in the entry: its `use`"
+        );
+        assert_eq!(
+            (b.at.line, b.at.column),
+            where_is(text, "'image-attribution'")
+        );
+        assert_eq!(place(b, "names"), where_is(text, "names"));
+        assert_eq!(b.place_of("names").source_line, "  names = [\"a\"]");
+    }
+
     #[test]
     fn reports_every_problem_at_once_in_file_order() {
         let d = errors(
             "[source]\ntype = \"live\"\ndetial = \"maps\"\npids = \"1\"\n[[analyzer]]\nuse = \"nope\"\n[[sink]]\ntype = \"csv\"\n",
         );
-        let got: Vec<(usize, usize)> = d.iter().map(|d| (d.line, d.column)).collect();
+        let got: Vec<(usize, usize)> = d.iter().map(|d| (d.place.line, d.place.column)).collect();
         assert_eq!(got, vec![(3, 1), (4, 8), (6, 7), (7, 1)], "{d:#?}");
         assert!(d[0].message.contains("unknown key `detial`"));
         assert!(d[0].message.contains("detail"));
@@ -726,7 +777,7 @@ top = 5
     fn syntax_errors_have_places() {
         let d = errors("[source]\ntype = \"live\n");
         assert!(!d.is_empty());
-        assert_eq!(d[0].line, 2);
+        assert_eq!(d[0].place.line, 2);
         assert!(d[0].message.starts_with("TOML syntax"));
     }
 }

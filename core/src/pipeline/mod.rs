@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use diagnostic::{Diagnostic, Diagnostics, Place, render};
 
 use crate::source::Selection;
 use crate::source::linux::Detail;
@@ -109,8 +109,31 @@ pub struct AnalyzerConfig {
     pub name: String,
     /// Its options table.
     pub options: toml::Table,
-    /// The line of its `use` key, for messages about it.
-    pub line: usize,
+    /// Where its `use` value is, for messages about the analyzer.
+    pub at: Place,
+    /// Where each key of its options table is (nested keys as `outer.inner`), for messages
+    /// about one option.
+    pub option_places: Vec<(String, Place)>,
+}
+
+impl AnalyzerConfig {
+    /// An entry of a pipeline vmpipe built itself (no file to point into).
+    pub fn unplaced(name: &str, options: toml::Table) -> AnalyzerConfig {
+        AnalyzerConfig {
+            name: name.to_string(),
+            options,
+            at: Place::default(),
+            option_places: Vec::new(),
+        }
+    }
+
+    /// Where option `key` is, or the `use` value when the key is not in the file.
+    pub fn place_of(&self, key: &str) -> &Place {
+        self.option_places
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(&self.at, |(_, p)| p)
+    }
 }
 
 /// One `[[sink]]` entry.

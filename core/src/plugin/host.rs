@@ -48,6 +48,9 @@ pub struct CallCtx<'a> {
     pub problems: Vec<(&'static str, String)>,
     /// Problems beyond [`MAX_PROBLEMS`].
     pub dropped: usize,
+    /// A value of this call was refused (and recorded as a problem, or counted in `dropped`):
+    /// a `REFUSED` status then needs no row of its own.
+    pub refused: bool,
     /// The text and byte values of this call seen last, and what its output cost (see
     /// [`Values`]).
     values: Values,
@@ -158,6 +161,7 @@ impl<'a> CallCtx<'a> {
             error_option: None,
             problems: Vec::new(),
             dropped: 0,
+            refused: false,
             over: false,
             values: Values::default(),
         }
@@ -187,6 +191,7 @@ impl<'a> CallCtx<'a> {
     }
 
     fn refuse(&mut self, code: u32, message: String) -> u32 {
+        self.refused = true;
         self.problem(self.stage, format!("value refused: {message}"));
         code
     }
@@ -232,6 +237,7 @@ impl CallCtx<'_> {
 
     /// Refuses a value because the call's output passed its budget (said once per call).
     fn over_budget(&mut self, e: OverBudget) -> u32 {
+        self.refused = true;
         if !self.over {
             self.over = true;
             self.problem(

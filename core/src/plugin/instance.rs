@@ -38,16 +38,22 @@ fn outcome(st: u32, ctx: &mut CallCtx<'_>) -> Result<(), CallFailure> {
     if st == status::OK {
         return Ok(());
     }
-    let message = ctx.error.take().unwrap_or_else(|| match st {
-        status::PANIC => "panicked".to_string(),
-        status::REFUSED => "stopped after a refused value".to_string(),
-        other => format!("failed with status {other} and no message"),
-    });
+    let given = ctx.error.take();
+    let message = match (st, given) {
+        // Every panic message reads "panicked…": the Rust SDK's already does ("panicked at
+        // FILE:LINE:COL: …"); another plugin's is prefixed.
+        (status::PANIC, Some(m)) if m.starts_with("panicked") => m,
+        (status::PANIC, Some(m)) => format!("panicked: {m}"),
+        (status::PANIC, None) => "panicked".to_string(),
+        (_, Some(m)) => m,
+        (status::REFUSED, None) => "stopped after a refused value".to_string(),
+        (other, None) => format!("failed with status {other} and no message"),
+    };
     Err(CallFailure {
         message,
         panicked: st == status::PANIC,
         option: ctx.error_option.take(),
-        reported: st == status::REFUSED && !ctx.problems.is_empty(),
+        reported: st == status::REFUSED && ctx.refused,
     })
 }
 

@@ -51,14 +51,22 @@ use super::builtin::{self, Builtin};
 /// Largest library file vetted (a bigger file is refused, not read).
 const MAX_LIBRARY_BYTES: u64 = 1 << 30;
 
+/// Most names read from one search directory to suggest a name (a directory of millions of
+/// files costs no more).
+const MAX_LISTED: usize = 10_000;
+
 /// Why a plugin could not be found or loaded. Every message names the file.
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// No library by that name.
-    #[error("no analyzer \"{name}\": not built in ({builtins}), and no {candidates} in {searched}")]
+    #[error(
+        "no analyzer \"{name}\"{hint}: not built in ({builtins}), and no {candidates} in {searched}"
+    )]
     NotFound {
         /// The name.
         name: String,
+        /// ` (did you mean "NAME"?)` for the nearest known name, or empty.
+        hint: String,
         /// The built-in names.
         builtins: String,
         /// The file names tried.
@@ -193,8 +201,13 @@ impl PluginSearch {
             }
         }
         let builtins = builtin::names();
+        let hint = self
+            .nearest(name)
+            .map(|n| format!(" (did you mean \"{n}\"?)"))
+            .unwrap_or_default();
         Err(LoadError::NotFound {
             name: name.to_string(),
+            hint,
             builtins: if builtins.is_empty() {
                 "this build has no built-in analyzers".into()
             } else {
@@ -270,6 +283,56 @@ fn privilege_in_words() -> &'static str {
 }
 
 impl PluginSearch {
+    /// The known analyzer name nearest to `name`, when it is a likely typo: at most a third
+    /// of its characters (and at most 3) inserted, removed, changed or swapped. Known names
+    /// are the built-ins and the libraries in the search directories, named as `use` would
+    /// name them ([`PluginSearch::library_names`]).
+    fn nearest(&self, name: &str) -> Option<String> {
+        let limit = (name.chars().count() / 3).clamp(1, 3);
+        builtin::names()
+            .into_iter()
+            .map(str::to_string)
+            .chain(self.library_names())
+            .map(|c| (strsim::damerau_levenshtein(name, &c), c))
+            .filter(|(d, _)| *d <= limit)
+            .min()
+            .map(|(_, c)| c)
+    }
+
+    /// The names `use` would give the library files of the search directories
+    /// (`libNAME.so` or `NAME.so`, `_` read as `-`). Only the directories are read (held
+    /// open, [`crate::fsat`]; one of more than [`MAX_LISTED`] names is skipped); no library is
+    /// opened or read: this is for suggesting a name, not for trusting a file.
+    fn library_names(&self) -> Vec<String> {
+        use rustix::fs::FileType;
+        let ext = if cfg!(target_os = "macos") {
+            ".dylib"
+        } else {
+            ".so"
+        };
+        let mut names = Vec::new();
+        for dir in &self.dirs {
+            let Ok(fd) =
+                crate::fsat::resolve_dir(dir, false, crate::fsat::LinkRule::for_this_process())
+            else {
+                continue;
+            };
+            let Ok(entries) = crate::fsat::list_dir(&fd, MAX_LISTED) else {
+                continue;
+            };
+            for (file, ty) in entries {
+                if !matches!(ty, FileType::RegularFile | FileType::Symlink) {
+                    continue;
+                }
+                let Some(stem) = file.to_str().and_then(|f| f.strip_suffix(ext)) else {
+                    continue;
+                };
+                names.push(stem.strip_prefix("lib").unwrap_or(stem).replace('_', "-"));
+            }
+        }
+        names
+    }
+
     /// Every file in the search directories that exports a plugin entry symbol, in search
     /// order (nothing is opened to find them).
     pub fn discover(&self) -> Vec<PathBuf> {
@@ -458,6 +521,55 @@ mod tests {
         assert_eq!(entry_symbol("vmpipe_plugin_v1_"), None);
         assert_eq!(entry_symbol("vmpipe_plugin_v"), None);
         assert_eq!(entry_symbol("other"), None);
+    }
+
+    #[test]
+    fn a_near_miss_of_a_built_in_name_is_suggested_and_a_far_one_is_not() {
+        let search = PluginSearch::default();
+        for (typed, want) in [
+            ("image-atribution", Some("image-attribution")),
+            ("gaurd-detection", Some("guard-detection")),
+            ("share-mode", Some("share-modes")),
+            ("malloc", None),
+            ("nope", None),
+        ] {
+            assert_eq!(search.nearest(typed).as_deref(), want, "{typed}");
+        }
+        let err = search
+            .resolve("image-atribution", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "no analyzer \"image-atribution\" (did you mean \"image-attribution\"?): "
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn library_files_in_the_search_directories_are_suggested_by_their_use_names() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["libwx_audit.so", "other.so", "notes.txt"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("libsub_dir.so")).unwrap();
+        let search = PluginSearch {
+            dirs: vec![dir.path().to_path_buf(), dir.path().join("missing")],
+            allow_untrusted: false,
+        };
+        let mut names = search.library_names();
+        names.sort();
+        assert_eq!(names, ["other", "wx-audit"]);
+        assert_eq!(search.nearest("wx-audti").as_deref(), Some("wx-audit"));
+        let err = search
+            .resolve("wx-audti", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("no analyzer \"wx-audti\" (did you mean \"wx-audit\"?): "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -29,66 +29,68 @@ pub use library::{LoadError, PluginSearch, Resolved, is_path};
 pub use schema::{AnalyzerSchema, ColumnSchema, ReadSchema, RunSchema, TableSchema, table_header};
 
 use crate::model::{Analysis, Cell, TableRow};
-use crate::pipeline::AnalyzerConfig;
+use crate::pipeline::{AnalyzerConfig, Place};
 use crate::source::{Collected, ErrorRow};
 use host::CallCtx;
 use instance::{CallFailure, Instance};
 
-/// Why the analyzers of a pipeline could not be set up. Each names the pipeline line.
+/// Why one analyzer of a pipeline could not be set up: the problem, and where in the pipeline
+/// file it points (the `use` value, or the key of the option to blame), shown as the
+/// pipeline's own diagnostics are ([`crate::pipeline::render`]).
 #[derive(Debug, Error)]
-pub enum PluginError {
+#[error("{}", Located { file, at, message: problem.to_string() })]
+pub struct PluginError {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// What the message points at.
+    pub at: Place,
+    /// What went wrong.
+    #[source]
+    pub problem: PluginProblem,
+}
+
+/// A message about a place of a pipeline file, for `Display` ([`crate::pipeline::render`]
+/// writes to a `Formatter`).
+struct Located<'a> {
+    file: &'a Path,
+    at: &'a Place,
+    message: String,
+}
+
+impl std::fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::pipeline::render(f, self.file, self.at, &self.message)
+    }
+}
+
+/// What went wrong with one analyzer.
+#[derive(Debug, Error)]
+pub enum PluginProblem {
     /// The analyzer could not be found or loaded.
-    #[error("{file}:{line}: {source}")]
-    Load {
-        /// The pipeline file.
-        file: PathBuf,
-        /// The line of its `use`.
-        line: usize,
-        /// What went wrong.
-        #[source]
-        source: LoadError,
-    },
+    #[error(transparent)]
+    Load(#[from] LoadError),
     /// Its declaration is not acceptable.
-    #[error("{file}:{line}: analyzer from {origin}: {reason}")]
+    #[error("analyzer from {origin}: {reason}")]
     Schema {
-        /// The pipeline file.
-        file: PathBuf,
-        /// The line of its `use`.
-        line: usize,
         /// Where it came from.
         origin: String,
         /// What is wrong.
         reason: String,
     },
     /// It reads a column no analyzer of the pipeline provides (or in a cycle).
-    #[error("{file}:{line}: {reason}")]
-    Inputs {
-        /// The pipeline file.
-        file: PathBuf,
-        /// The line of the reader's `use`.
-        line: usize,
-        /// What is missing.
-        reason: String,
-    },
+    #[error("{0}")]
+    Inputs(String),
     /// It panicked in `create`.
-    #[error("{file}:{line}: analyzer \"{name}\" {message} while starting")]
+    #[error("while starting, analyzer \"{name}\" {message}")]
     Panicked {
-        /// The pipeline file.
-        file: PathBuf,
-        /// The line of its `use`.
-        line: usize,
         /// The analyzer.
         name: String,
-        /// Its message ("panicked at FILE:LINE:COL: …").
+        /// Its message ("panicked at FILE:LINE:COL: …" from the Rust SDK).
         message: String,
     },
     /// It refused its options (or failed to start).
-    #[error("{file}:{line}: analyzer \"{name}\" refused its options: {message}")]
+    #[error("analyzer \"{name}\" refused its options: {message}")]
     Options {
-        /// The pipeline file.
-        file: PathBuf,
-        /// The line of its `use`.
-        line: usize,
         /// The analyzer.
         name: String,
         /// Its message.
@@ -160,26 +162,23 @@ impl Analyzers {
         let mut errors = Vec::new();
         let mut loaded = Vec::new();
         let mut schema = RunSchema::default();
+        let error = |cfg: &AnalyzerConfig, at: Option<&Place>, problem| PluginError {
+            file: file.to_path_buf(),
+            at: at.unwrap_or(&cfg.at).clone(),
+            problem,
+        };
         for cfg in configs {
             let plugin = match load(&cfg.name, base, search) {
                 Ok(p) => p,
                 Err(source) => {
-                    errors.push(PluginError::Load {
-                        file: file.to_path_buf(),
-                        line: cfg.line,
-                        source,
-                    });
+                    errors.push(error(cfg, None, source.into()));
                     continue;
                 }
             };
             let checked = describe(&plugin).and_then(|a| schema.add(a));
             if let Err(reason) = checked {
-                errors.push(PluginError::Schema {
-                    file: file.to_path_buf(),
-                    line: cfg.line,
-                    origin: plugin.origin,
-                    reason,
-                });
+                let origin = plugin.origin;
+                errors.push(error(cfg, None, PluginProblem::Schema { origin, reason }));
                 continue;
             }
             loaded.push((cfg, plugin));
@@ -191,11 +190,7 @@ impl Analyzers {
             return Err(PluginErrors(
                 problems
                     .into_iter()
-                    .map(|(i, reason)| PluginError::Inputs {
-                        file: file.to_path_buf(),
-                        line: loaded[i].0.line,
-                        reason,
-                    })
+                    .map(|(i, reason)| error(loaded[i].0, None, PluginProblem::Inputs(reason)))
                     .collect(),
             ));
         }
@@ -205,27 +200,26 @@ impl Analyzers {
             let created = Instance::create(&plugin.table, &cfg.options, &mut ctx);
             let name = schema.analyzers[i].name.clone();
             for (_, warning) in ctx.problems.drain(..) {
-                eprintln!(
-                    "vmpipe: {}:{}: warning from analyzer \"{name}\": {}",
-                    file.display(),
-                    cfg.line,
+                let message = format!(
+                    "warning from analyzer \"{name}\": {}",
                     crate::sink::cell::display(warning.as_bytes())
                 );
+                let at = &cfg.at;
+                eprintln!("vmpipe: {}", Located { file, at, message });
             }
             match created {
                 Ok(inst) => instances.push(inst),
-                Err(f) if f.panicked => errors.push(PluginError::Panicked {
-                    file: file.to_path_buf(),
-                    line: cfg.line,
-                    name,
-                    message: f.message,
-                }),
-                Err(f) => errors.push(PluginError::Options {
-                    file: file.to_path_buf(),
-                    line: cfg.line,
-                    name,
-                    message: f.message,
-                }),
+                Err(f) => {
+                    let at = f.option.as_deref().map(|k| cfg.place_of(k));
+                    // The plugin's text, for a terminal.
+                    let message = crate::sink::cell::display(f.message.as_bytes());
+                    let problem = if f.panicked {
+                        PluginProblem::Panicked { name, message }
+                    } else {
+                        PluginProblem::Options { name, message }
+                    };
+                    errors.push(error(cfg, at, problem));
+                }
             }
         }
         if !errors.is_empty() {

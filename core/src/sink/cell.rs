@@ -128,6 +128,19 @@ fn display_escaped() -> &'static regex::Regex {
 /// that no name can move the cursor, change colours, forge lines or reorder what a report
 /// shows.
 pub fn display(bytes: &[u8]) -> String {
+    for_terminal(bytes, true)
+}
+
+/// A line of a file the user wrote (a pipeline), for a terminal: every control, format and
+/// separator character escaped as [`display`] escapes it, but backslashes left as written —
+/// the line is shown to be read, never read back, and a TOML string `"a\tb"` must look as it
+/// does in the file.
+pub fn display_source(line: &str) -> String {
+    for_terminal(line.as_bytes(), false)
+}
+
+/// [`display`], with the backslash escaped (reversible) or left alone.
+fn for_terminal(bytes: &[u8], escape_backslash: bool) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         let valid = chunk.valid();
@@ -137,6 +150,7 @@ pub fn display(bytes: &[u8]) -> String {
             last = m.end();
             for c in m.as_str().chars() {
                 match c {
+                    '\\' if !escape_backslash => out.push('\\'),
                     '\\' => out.push_str("\\\\"),
                     c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
                     c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
@@ -239,6 +253,19 @@ mod tests {
         let shown = display(b"evil\x1b[2J\r\nroot\x9b\xc2\x9bok");
         assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
         assert_eq!(shown, "evil\\x1b[2J\\x0d\\x0aroot\\x9b\\u{9b}ok");
+    }
+
+    #[test]
+    fn display_source_keeps_backslashes_and_escapes_the_rest_as_display_does() {
+        let line = "path = \"a\\tb\" # \u{1b}[2J \u{202e}x \u{7f}";
+        assert_eq!(
+            display_source(line),
+            "path = \"a\\tb\" # \\x1b[2J \\u{202e}x \\x7f"
+        );
+        assert_eq!(
+            display(line.as_bytes()),
+            "path = \"a\\\\tb\" # \\x1b[2J \\u{202e}x \\x7f"
+        );
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub mod status {
     /// The plugin panicked; the message was given through [`super::HostV2::error`].
     pub const PANIC: u32 = 2;
     /// The call stopped because the host refused a value: the host has already recorded why,
-    /// so it adds nothing more.
+    /// so it adds nothing more. When the host refused nothing in the call, it is reported as
+    /// `ERROR` is (one row, with the message given through [`super::HostV2::error`]).
     pub const REFUSED: u32 = 3;
     /// The source has no memory to read (a capture, a report).
     pub const MEMORY_UNAVAILABLE: u32 = 10;

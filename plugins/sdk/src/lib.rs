@@ -103,12 +103,16 @@ pub trait Analyzer: Sized + Send + Sync + 'static {
     const SCHEMA: Schema;
 
     /// Checks the options given in the pipeline file and creates the analyzer. An error here
-    /// stops the run before it starts, with the pipeline file's line and this message.
+    /// stops the run before it starts, with this message under the pipeline file's `use`
+    /// line — or under the option's key when the error is an [`OptionError`] (what the
+    /// [`Options`] getters return). A panic here is reported as a panic, with where it
+    /// happened.
     fn create(options: &Options) -> Result<Self>;
 
     /// Analyzes one process. Called from many threads at once, and also for processes
     /// without regions (kernel threads, refused memory maps). An error (or a panic) becomes
-    /// one error row for this process; the sweep goes on.
+    /// one error row for this process; the sweep goes on. An [`EmitError`] returned with `?`
+    /// adds no row of its own: the host already recorded the refused value.
     fn analyze(&self, process: &Process<'_>, regions: &Regions<'_>, host: &mut Host<'_>) -> Result;
 
     /// Called once after every process: emit rows of [`Scope::Run`] tables here.

@@ -14,7 +14,11 @@
 //! * `run-row-now` — emits a run-wide row while analyzing a process;
 //! * `flood` — emits `calls` rows until one is refused, at most 20 million (about 1 GB if the
 //!   host kept them all);
-//! * `bad-type-returned` — sets the u64 column to text and returns the refusal with `?`.
+//! * `bad-type-returned` — sets the u64 column to text and returns the refusal with `?`;
+//! * `fake-refusal` — warns, then returns an `EmitError` the host never made (nothing was
+//!   refused);
+//! * `info` — logs `deliberate info on pid PID` at level INFO (shown only with
+//!   `VMPIPE_PLUGIN_DEBUG`) and `deliberate warning on pid PID` at level WARN.
 //!
 //! Option `reject = "why"` makes `create` refuse the options with that message;
 //! `reject_key = "KEY"` refuses option KEY (an `OptionError`); `create_panic = true` panics in
@@ -64,7 +68,9 @@ impl Analyzer for Misbehave {
             return Err(why.to_string().into());
         }
         if let Some(key) = options.string("reject_key")? {
-            return Err(OptionError::new(key, format!("option `{key}` is refused on purpose")).into());
+            return Err(
+                OptionError::new(key, format!("option `{key}` is refused on purpose")).into(),
+            );
         }
         if options.boolean("create_panic")? == Some(true) {
             panic!("deliberate panic in create");
@@ -113,6 +119,14 @@ impl Analyzer for Misbehave {
             }
             "run-row-now" => {
                 let _ = host.row(TOTALS, [Value::U64(1)]);
+            }
+            "fake-refusal" => {
+                host.warn("deliberate warning before a refusal that did not happen");
+                return Err(vmpipe_plugin::EmitError(vmpipe_plugin::abi::status::BAD_TYPE).into());
+            }
+            "info" => {
+                host.info(&format!("deliberate info on pid {}", process.pid()));
+                host.warn(&format!("deliberate warning on pid {}", process.pid()));
             }
             "flood" => {
                 for i in 0..20_000_000u64 {
