@@ -37,8 +37,9 @@
  *   is the oldest minor it can run on. A host speaking 2.M loads a plugin when
  *   `requires_minor <= M`, whatever its `abi_minor`; a plugin built against a newer minor
  *   that only uses 2.0 features keeps `requires_minor = 0` and runs on a 2.0 host, where
- *   newer callbacks are absent (null, or outside `HostV2::struct_size`) and newer fields read
- *   as absent. The Rust SDK checks both for you.
+ *   newer callbacks are absent (null, or outside `vmpipe_host.struct_size`) and newer fields
+ *   read as absent. The Rust SDK checks both for you; a C plugin checks a callback before
+ *   calling it, and reads a field added after 2.0 only when the element size covers it.
  *
  * # The calls (the contract, also in the C header)
  *
@@ -51,6 +52,25 @@
  * Data crosses as borrowed views valid for the duration of one call; results go back through
  * the host's callbacks in `vmpipe_host`, which copy what they keep. Nothing is allocated on one
  * side and freed on the other. Libraries are never unloaded.
+ *
+ * What a plugin author in another language must know:
+ *
+ * * `create` returns `VMPIPE_STATUS_OK` only after storing a non-null `*state`: a null state
+ *   is a failure ("reported success but created no state"). After a failed `create`,
+ *   `destroy` is still called if `*state` was set to non-null, and `analyze`/`finish` never.
+ * * A failing status comes with a message given through `vmpipe_host.error` during the same
+ *   call; when `error` is called more than once, the last message is kept (at most 4096
+ *   bytes of it). In `create`, `vmpipe_host.error_option` names the option to blame.
+ * * `VMPIPE_STATUS_REFUSED`: return it after a callback refused a value; the host already
+ *   recorded why (one error row), so the call adds no second row.
+ * * `vmpipe_host.log` works in every call, `create` included: `VMPIPE_LEVEL_WARN` becomes a row of
+ *   `errors.csv` with stage `warning` (printed when the pipeline loads, from `create`);
+ *   `VMPIPE_LEVEL_INFO` is printed to standard error only when `VMPIPE_PLUGIN_DEBUG` is set.
+ * * `vmpipe_host.read_memory` reads at most `VMPIPE_MAX_READ` (64 MiB) per call; a larger length,
+ *   or a null `buf` or `read`, answers `VMPIPE_STATUS_BAD_READ` and reads nothing.
+ * * Callbacks are used from the thread of the call, during the call; the host pointer, the
+ *   call struct and every view in it are invalid once the entry point returns.
+ * * C plugins declare `VMPIPE_PANIC_STRATEGY_NONE`.
  */
 
 /**
@@ -434,61 +454,64 @@
 /* VMPIPE_REGION_KIND_* */
 
 /**
- * Region kinds (`vmpipe_region.kind`). A reader treats an unknown value as `SPECIAL`.
+ * Region kinds (`vmpipe_region.kind`), decided from the path the kernel prints in
+ * `/proc/PID/maps` (with ` (deleted)` when it shows). A reader treats an unknown value as
+ * `SPECIAL`.
  */
 
 /**
- * A regular file.
+ * Any other absolute path: a regular file, a device.
  */
 #define VMPIPE_REGION_KIND_FILE 0
 
 /**
- * Anonymous memory.
+ * Anonymous memory: no path, or `[anon:NAME]` (named with `PR_SET_VMA`).
  */
 #define VMPIPE_REGION_KIND_ANON 1
 
 /**
- * The `brk` heap.
+ * The `brk` heap: `[heap]`.
  */
 #define VMPIPE_REGION_KIND_HEAP 2
 
 /**
- * The main stack.
+ * The main stack: `[stack]` (`[stack:TID]` on kernels before 4.5).
  */
 #define VMPIPE_REGION_KIND_STACK 3
 
 /**
- * The vDSO.
+ * The vDSO: `[vdso]`.
  */
 #define VMPIPE_REGION_KIND_VDSO 4
 
 /**
- * vDSO data.
+ * vDSO data: `[vvar]`, `[vvar_vclock]`.
  */
 #define VMPIPE_REGION_KIND_VVAR 5
 
 /**
- * The vsyscall page.
+ * The vsyscall page: `[vsyscall]`.
  */
 #define VMPIPE_REGION_KIND_VSYSCALL 6
 
 /**
- * Shared memory.
+ * Shared memory: `[anon_shmem:NAME]`, `/SYSV…`, `/dev/shm/…`, and a shared mapping of
+ * `/dev/zero (deleted)`.
  */
 #define VMPIPE_REGION_KIND_SHM 7
 
 /**
- * A memfd.
+ * A memfd: `/memfd:NAME`.
  */
 #define VMPIPE_REGION_KIND_MEMFD 8
 
 /**
- * An anonymous inode.
+ * An anonymous inode: `anon_inode:…`.
  */
 #define VMPIPE_REGION_KIND_ANON_INODE 9
 
 /**
- * Any other kernel-named mapping.
+ * Any other kernel-named mapping: anything else in brackets (`[uprobes]`, …).
  */
 #define VMPIPE_REGION_KIND_SPECIAL 10
 
