@@ -80,7 +80,11 @@ fn maps(pid: u32) -> Vec<Mapping> {
 fn kind_target() -> Target {
     let t = support::start_dynamic_target("kindtarget", |_| Vec::new(), &[]);
     for made in ["memfd", "shared_anon"] {
-        assert!(t.mappings.contains_key(made), "kindtarget made no {made}: {:?}", t.lines);
+        assert!(
+            t.mappings.contains_key(made),
+            "kindtarget made no {made}: {:?}",
+            t.lines
+        );
     }
     t.stop();
     t
@@ -146,7 +150,10 @@ fn the_c_example_counts_regions_and_bytes_per_kind_as_proc_maps_does() {
     let before = maps(pid);
     let out = run(&pipeline, pid);
     assert_eq!(
-        maps(pid).iter().map(|m| (m.start, m.end)).collect::<Vec<_>>(),
+        maps(pid)
+            .iter()
+            .map(|m| (m.start, m.end))
+            .collect::<Vec<_>>(),
         before.iter().map(|m| (m.start, m.end)).collect::<Vec<_>>(),
         "the stopped target's maps changed during the run"
     );
@@ -157,8 +164,13 @@ fn the_c_example_counts_regions_and_bytes_per_kind_as_proc_maps_does() {
         e.0 += 1;
         e.1 += m.end - m.start;
     }
-    for kind in ["file", "anon", "heap", "stack", "vdso", "vvar", "shm", "memfd"] {
-        assert!(truth.contains_key(kind), "the target has no {kind} region: {truth:?}");
+    for kind in [
+        "file", "anon", "heap", "stack", "vdso", "vvar", "shm", "memfd",
+    ] {
+        assert!(
+            truth.contains_key(kind),
+            "the target has no {kind} region: {truth:?}"
+        );
     }
 
     let table = Table::read(&out.path().join("region_kinds.csv"));
@@ -171,7 +183,10 @@ fn the_c_example_counts_regions_and_bytes_per_kind_as_proc_maps_does() {
             (table.get(r, "kind"), (n, b))
         })
         .collect();
-    assert_eq!(got, truth, "regions and bytes per kind: plugin vs /proc/{pid}/maps");
+    assert_eq!(
+        got, truth,
+        "regions and bytes per kind: plugin vs /proc/{pid}/maps"
+    );
 
     // And region by region, the kind the plugin named.
     let named = by_start(out.path(), pid, "kind_name");
@@ -229,7 +244,10 @@ fn a_plugin_built_for_a_newer_minor_that_needs_only_2_0_loads_and_its_rows_are_r
     // The input it read is image-attribution's image, region by region.
     let images = by_start(out.path(), pid, "image");
     let has = by_start(out.path(), pid, "has_image");
-    assert!(images.values().any(|i| !i.is_empty()), "no region has an image");
+    assert!(
+        images.values().any(|i| !i.is_empty()),
+        "no region has an image"
+    );
     for (start, image) in &images {
         assert_eq!(
             has[start],
@@ -255,7 +273,10 @@ fn a_plugin_that_requires_a_newer_minor_is_refused_naming_it() {
     let pipeline = future(dir.path(), &["-DREQUIRES_MINOR=(VMPIPE_ABI_MINOR + 1)"]);
     let o = validate(&pipeline);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "loaded a plugin that requires a newer minor: {err}");
+    assert!(
+        !o.status.success(),
+        "loaded a plugin that requires a newer minor: {err}"
+    );
     let minor = vmpipe_plugin::abi::ABI_MINOR;
     let needs = format!("it needs plugin ABI 2.{}", minor + 1);
     assert!(

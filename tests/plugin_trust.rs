@@ -235,10 +235,7 @@ fn a_dependency_in_a_trusted_runpath_or_rpath_directory_loads() {
         );
         let out = validate(&bin(), ours.path(), &lib, &[]);
         let err = stderr(&out);
-        assert!(
-            loaded(&out),
-            "dtags {new_dtags}: not loaded:\n{err}"
-        );
+        assert!(loaded(&out), "dtags {new_dtags}: not loaded:\n{err}");
         assert!(
             marker.exists(),
             "dtags {new_dtags}: the dependency's constructor did not run:\n{err}"

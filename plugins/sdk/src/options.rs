@@ -240,8 +240,8 @@ unsafe fn value(v: &ValueV2) -> OptionValue {
                     .collect(),
             )
         }
-        // SAFETY: `entries` points to `entries_len` entries valid for the call.
         _ => {
+            // SAFETY: `entries` points to `entries_len` entries valid for the call.
             OptionValue::Table(unsafe { Options::from_raw(v.entries, v.entries_len, v.entry_size) })
         }
     }

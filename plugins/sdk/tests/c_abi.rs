@@ -67,9 +67,9 @@ fn doc_of(attrs: &[syn::Attribute]) -> Vec<String> {
 }
 
 fn is_repr_c(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| {
-        a.path().is_ident("repr") && a.meta.to_token_stream().to_string().contains("C")
-    })
+    attrs
+        .iter()
+        .any(|a| a.path().is_ident("repr") && a.meta.to_token_stream().to_string().contains("C"))
 }
 
 /// The `#[repr(C)]` structs of abi.rs, in source order.
@@ -111,15 +111,16 @@ fn c_const(path: &[&str]) -> String {
 /// [`PluginV2::reads`] → `vmpipe_plugin.reads`, `size_of::<HostV2>()` → `sizeof(vmpipe_host)`.
 fn c_doc(line: &str, structs: &[String], modules: &[String]) -> String {
     let translate = |path: &str| -> Option<String> {
-        let parts: Vec<&str> = path.split("::").filter(|p| *p != "super" && *p != "crate").collect();
+        let parts: Vec<&str> = path
+            .split("::")
+            .filter(|p| *p != "super" && *p != "crate")
+            .collect();
         match parts.as_slice() {
             [s] if structs.iter().any(|x| x == s) => Some(c_name(s)),
             [s, f] if structs.iter().any(|x| x == s) => Some(format!("{}.{f}", c_name(s))),
             [m] if modules.iter().any(|x| x == m) => Some(format!("{}_*", c_const(&[m]))),
             [m, c] if modules.iter().any(|x| x == m) => Some(c_const(&[m, c])),
-            [c] if c.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_') => {
-                Some(c_const(&[c]))
-            }
+            [c] if c.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_') => Some(c_const(&[c])),
             _ => None,
         }
     };
@@ -145,7 +146,10 @@ fn c_doc(line: &str, structs: &[String], modules: &[String]) -> String {
     }
     out.push_str(rest);
     for s in structs {
-        out = out.replace(&format!("size_of::<{s}>()"), &format!("sizeof({})", c_name(s)));
+        out = out.replace(
+            &format!("size_of::<{s}>()"),
+            &format!("sizeof({})", c_name(s)),
+        );
     }
     out
 }
@@ -198,10 +202,18 @@ fn constants(file: &syn::File, structs: &[String]) -> String {
     for item in &file.items {
         match item {
             syn::Item::Const(c) if matches!(c.vis, syn::Visibility::Public(_)) => {
-                define(&mut out, &c_const(&[&c.ident.to_string()]), c, structs, &mods);
+                define(
+                    &mut out,
+                    &c_const(&[&c.ident.to_string()]),
+                    c,
+                    structs,
+                    &mods,
+                );
             }
             syn::Item::Mod(m) => {
-                let Some((_, items)) = &m.content else { continue };
+                let Some((_, items)) = &m.content else {
+                    continue;
+                };
                 let name = m.ident.to_string();
                 let doc: Vec<String> = doc_of(&m.attrs)
                     .iter()
@@ -214,7 +226,13 @@ fn constants(file: &syn::File, structs: &[String]) -> String {
                 }
                 for i in items {
                     if let syn::Item::Const(c) = i {
-                        define(&mut out, &c_const(&[&name, &c.ident.to_string()]), c, structs, &mods);
+                        define(
+                            &mut out,
+                            &c_const(&[&name, &c.ident.to_string()]),
+                            c,
+                            structs,
+                            &mods,
+                        );
                     }
                 }
             }
@@ -249,7 +267,10 @@ fn generate_header(trailer: &str) -> String {
     for s in &structs {
         config.export.rename.insert(s.clone(), c_name(s));
     }
-    config.export.rename.insert("SLOTS".into(), c_const(&["usage", "SLOTS"]));
+    config
+        .export
+        .rename
+        .insert("SLOTS".into(), c_const(&["usage", "SLOTS"]));
 
     let module_doc: Vec<String> = doc_of(&file.attrs)
         .iter()
@@ -584,12 +605,17 @@ fn measure() -> Layout {
                 first_size: num(2),
                 fields: Vec::new(),
             }),
-            _ => layout.structs.last_mut().expect("struct").fields.push(Field {
-                name: w[1].to_string(),
-                offset: num(2),
-                size: num(3),
-                since: 0,
-            }),
+            _ => layout
+                .structs
+                .last_mut()
+                .expect("struct")
+                .fields
+                .push(Field {
+                    name: w[1].to_string(),
+                    offset: num(2),
+                    size: num(3),
+                    since: 0,
+                }),
         }
     }
     layout
@@ -659,7 +685,10 @@ fn compare(recorded: &Layout, measured: &Layout, bless: bool) -> Result<Option<L
             ));
         }
         if new.size < old.size {
-            breaks.push(format!("{} shrank from {} to {} bytes", old.name, old.size, new.size));
+            breaks.push(format!(
+                "{} shrank from {} to {} bytes",
+                old.name, old.size, new.size
+            ));
         }
         let mut s = old.clone();
         s.size = new.size;
@@ -801,18 +830,34 @@ fn rust_layout_and_min_sizes_match_the_layout_file() {
         .into_iter()
         .map(|s| s.0)
         .collect();
-    let mut in_abi: Vec<String> = rust_struct_names(&abi_file()).iter().map(|s| c_name(s)).collect();
+    let mut in_abi: Vec<String> = rust_struct_names(&abi_file())
+        .iter()
+        .map(|s| c_name(s))
+        .collect();
     listed.sort();
     in_header.sort();
     in_abi.sort();
-    assert_eq!(in_abi, in_header, "the header must have every #[repr(C)] struct of abi.rs");
-    assert_eq!(listed, in_header, "this test's list must name every struct of the header");
+    assert_eq!(
+        in_abi, in_header,
+        "the header must have every #[repr(C)] struct of abi.rs"
+    );
+    assert_eq!(
+        listed, in_header,
+        "this test's list must name every struct of the header"
+    );
     for (name, size, align, min) in rust {
         let c = layout
             .find(&c_name(name))
             .unwrap_or_else(|| panic!("{name} not in abi-v2.layout"));
-        assert_eq!((size, align), (c.size, c.align), "{name}: Rust (size, align) vs C");
-        assert_eq!(min, c.first_size, "{name}: AbiStruct::MIN_SIZE vs first_size");
+        assert_eq!(
+            (size, align),
+            (c.size, c.align),
+            "{name}: Rust (size, align) vs C"
+        );
+        assert_eq!(
+            min, c.first_size,
+            "{name}: AbiStruct::MIN_SIZE vs first_size"
+        );
     }
 }
 
@@ -873,7 +918,10 @@ fn header_compiles_and_its_asserts_hold() {
         .arg(dir.path().join("bad.o"))
         .output()
         .expect("run cc");
-    assert!(!out.status.success(), "a wrong size must fail the static assert");
+    assert!(
+        !out.status.success(),
+        "a wrong size must fail the static assert"
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("vmpipe_region: 400 bytes"),
         "{}",
@@ -890,8 +938,14 @@ fn header_defines_every_constant() {
         ("VMPIPE_ABI_MINOR", abi::ABI_MINOR.to_string()),
         ("VMPIPE_STATUS_BAD_READ", abi::status::BAD_READ.to_string()),
         ("VMPIPE_STATUS_REFUSED", abi::status::REFUSED.to_string()),
-        ("VMPIPE_PROCESS_STATUS_DENIED", abi::process_status::DENIED.to_string()),
-        ("VMPIPE_REGION_KIND_MEMFD", abi::region_kind::MEMFD.to_string()),
+        (
+            "VMPIPE_PROCESS_STATUS_DENIED",
+            abi::process_status::DENIED.to_string(),
+        ),
+        (
+            "VMPIPE_REGION_KIND_MEMFD",
+            abi::region_kind::MEMFD.to_string(),
+        ),
         ("VMPIPE_ENTRY_SYMBOL", format!("\"{}\"", abi::ENTRY_SYMBOL)),
     ] {
         assert!(
@@ -935,8 +989,17 @@ fn layout_rules_refuse_breaking_changes_even_when_blessing() {
         ("resized", sample(0, &[("a", 0, 8), ("b", 8, 4)], 16)),
         ("renamed", sample(0, &[("a", 0, 8), ("c", 8, 8)], 16)),
         ("padded", sample(0, &[("a", 0, 8), ("b", 8, 8)], 24)),
-        ("struct removed", Layout { structs: vec![], ..sample(0, &[], 0) }),
-        ("moved, new minor", sample(1, &[("a", 0, 8), ("x", 8, 8), ("b", 16, 8)], 24)),
+        (
+            "struct removed",
+            Layout {
+                structs: vec![],
+                ..sample(0, &[], 0)
+            },
+        ),
+        (
+            "moved, new minor",
+            sample(1, &[("a", 0, 8), ("x", 8, 8), ("b", 16, 8)], 24),
+        ),
     ] {
         for bless in [false, true] {
             let e = compare(&recorded, &measured, bless).expect_err(what);
@@ -953,7 +1016,10 @@ fn layout_rules_want_a_minor_bump_for_an_append() {
         let e = compare(&recorded, &appended, bless).expect_err("append without a bump");
         assert!(e.contains("bump ABI_MINOR"), "{e}");
     }
-    let bumped = Layout { minor: 1, ..appended };
+    let bumped = Layout {
+        minor: 1,
+        ..appended
+    };
     let e = compare(&recorded, &bumped, false).expect_err("not blessed");
     assert!(e.contains("VMPIPE_BLESS=1"), "{e}");
     let next = compare(&recorded, &bumped, true)
@@ -962,7 +1028,10 @@ fn layout_rules_want_a_minor_bump_for_an_append() {
     let s = &next.structs[0];
     assert_eq!((next.minor, s.size, s.first_size), (1, 24, 16));
     assert_eq!(
-        s.fields.iter().map(|f| (f.name.as_str(), f.since)).collect::<Vec<_>>(),
+        s.fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.since))
+            .collect::<Vec<_>>(),
         [("a", 0), ("b", 0), ("c", 1)]
     );
     assert_eq!(compare(&recorded, &recorded, false), Ok(None));
