@@ -254,8 +254,6 @@ fn generate_header(trailer: &str) -> String {
         language: cbindgen::Language::C,
         style: cbindgen::Style::Both,
         documentation: true,
-        cpp_compat: true,
-        include_guard: Some("VMPIPE_PLUGIN_H".into()),
         sys_includes: vec!["stddef.h".into(), "stdint.h".into()],
         no_includes: true,
         ..Default::default()
@@ -287,13 +285,15 @@ fn generate_header(trailer: &str) -> String {
         abi::ABI_MINOR
     )
     .unwrap();
+    header.push_str("\n#ifndef VMPIPE_PLUGIN_H\n#define VMPIPE_PLUGIN_H");
     config.header = Some(header);
     let mut after = String::from("\n");
     comment_block(&mut after, &module_doc, "");
     after.push('\n');
     after.push_str(&constants(&file, &structs));
     config.after_includes = Some(after);
-    config.trailer = Some(trailer.to_string());
+    // Our own include guard, so that the trailer (the asserts) is inside it too.
+    config.trailer = Some(format!("{trailer}\n#endif /* VMPIPE_PLUGIN_H */"));
 
     let bindings = cbindgen::Builder::new()
         .with_config(config)
@@ -331,27 +331,26 @@ fn trailer(layout: &Layout) -> String {
     )
     .unwrap();
     t.push_str(
-        "/* The layout of ABI v2 (plugins/sdk/abi-v2.layout). */\n\
-         #if defined(__cplusplus)\n#define VMPIPE_STATIC_ASSERT static_assert\n#else\n\
-         #define VMPIPE_STATIC_ASSERT _Static_assert\n#endif\n",
+        "/* The layout of ABI v2 (plugins/sdk/abi-v2.layout): a compiler that lays the structs\n \
+         * out otherwise (not LP64, other packing) fails here instead of crashing at run time. */\n",
     );
     for s in &layout.structs {
         writeln!(
             t,
-            "VMPIPE_STATIC_ASSERT(sizeof({0}) == {1}, \"{0}: {1} bytes in ABI v2.{2}\");",
+            "_Static_assert(sizeof({0}) == {1}, \"{0}: {1} bytes in ABI v2.{2}\");",
             s.name, s.size, layout.minor
         )
         .unwrap();
         writeln!(
             t,
-            "VMPIPE_STATIC_ASSERT(_Alignof({0}) == {1}, \"{0}: aligned to {1}\");",
+            "_Static_assert(_Alignof({0}) == {1}, \"{0}: aligned to {1}\");",
             s.name, s.align
         )
         .unwrap();
         for f in &s.fields {
             writeln!(
                 t,
-                "VMPIPE_STATIC_ASSERT(offsetof({0}, {1}) == {2} && sizeof((({0} *)0)->{1}) == {3}, \
+                "_Static_assert(offsetof({0}, {1}) == {2} && sizeof((({0} *)0)->{1}) == {3}, \
                  \"{0}.{1}: offset {2}, {3} bytes\");",
                 s.name, f.name, f.offset, f.size
             )
@@ -897,7 +896,8 @@ fn header_compiles_and_its_asserts_hold() {
     let src = dir.path().join("use.c");
     std::fs::write(
         &src,
-        "#include \"vmpipe_plugin.h\"\nint vmpipe_header_used(void) { return VMPIPE_ABI_MAJOR; }\n",
+        "#include \"vmpipe_plugin.h\"\n#include \"vmpipe_plugin.h\"\n\
+         int vmpipe_header_used(void) { return VMPIPE_ABI_MAJOR; }\n",
     )
     .expect("write use.c");
     std::fs::write(dir.path().join("vmpipe_plugin.h"), &header).expect("copy header");
