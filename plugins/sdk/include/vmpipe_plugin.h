@@ -17,7 +17,7 @@
  * Everything here is `#[repr(C)]`. The C header `include/vmpipe_plugin.h` is generated from
  * this file (structs as `vmpipe_region` for `RegionV2`, constants as `VMPIPE_STATUS_OK` for
  * `status::OK`) and `abi-v2.layout` records the size and offset of every field; the test
- * `tests/c_abi.rs` compares both with what the C compiler lays out, so neither can drift
+ * `tests/c_abi/` compares both with what the C compiler lays out, so neither can drift
  * (`VMPIPE_BLESS=1 cargo test -p vmpipe-plugin --test c_abi` regenerates them, when the
  * rules below allow).
  *
