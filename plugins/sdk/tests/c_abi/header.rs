@@ -69,7 +69,7 @@ pub fn c_name(rust: &str) -> String {
 }
 
 /// `status::BAD_READ` → `VMPIPE_STATUS_BAD_READ`; `MAX_READ` → `VMPIPE_MAX_READ`.
-fn c_const(path: &[&str]) -> String {
+pub fn c_const(path: &[&str]) -> String {
     let mut out = String::from("VMPIPE");
     for p in path {
         out.push('_');

@@ -22,7 +22,9 @@ use std::sync::OnceLock;
 
 use vmpipe_plugin::abi::{self, AbiStruct};
 
-use header::{abi_file, c_name, generate_header, header_structs, rust_struct_names, trailer};
+use header::{
+    abi_file, c_const, c_name, generate_header, header_structs, rust_struct_names, trailer,
+};
 use layout::{Layout, compare, compile, measure};
 
 fn sdk() -> PathBuf {
@@ -234,10 +236,59 @@ fn header_compiles_and_its_asserts_hold() {
     );
 }
 
-/// Every constant of abi.rs reaches the header with its value.
+/// Every public constant of abi.rs has its `#define` in the header (`status::OK` →
+/// `VMPIPE_STATUS_OK`), and the values the C compiler sees equal Rust's.
 #[test]
 fn header_defines_every_constant() {
     let header = committed_header();
+    let file = abi_file();
+    let mut names = Vec::new();
+    for item in &file.items {
+        match item {
+            syn::Item::Const(c) => names.push(c_const(&[&c.ident.to_string()])),
+            syn::Item::Mod(m) => {
+                for i in m.content.iter().flat_map(|(_, items)| items) {
+                    if let syn::Item::Const(c) = i {
+                        names.push(c_const(&[&m.ident.to_string(), &c.ident.to_string()]));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(names.len() > 80, "abi.rs has {} constants?", names.len());
+    for name in &names {
+        assert!(
+            header.contains(&format!("#define {name} ")),
+            "{name} missing from the header"
+        );
+    }
+    // Values as cc evaluates them, including the expressions (64 << 20).
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("vmpipe_plugin.h"), &header).expect("copy header");
+    let src = dir.path().join("values.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include \"vmpipe_plugin.h\"\nint main(void) {\n\
+         printf(\"%llu %llu %llu %llu\\n\", (unsigned long long)VMPIPE_MAX_READ,\n\
+         (unsigned long long)VMPIPE_USAGE_SLOTS, (unsigned long long)VMPIPE_PERMS_KNOWN,\n\
+         (unsigned long long)VMPIPE_STATUS_BAD_SIZE);\nreturn 0;\n}\n",
+    )
+    .expect("write values.c");
+    let exe = dir.path().join("values");
+    compile(&["-std=c11", "-Wall", "-Werror"], &src, &exe);
+    let out = Command::new(&exe).output().expect("run values");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "{} {} {} {}",
+            abi::MAX_READ,
+            abi::usage::SLOTS,
+            abi::perms::KNOWN,
+            abi::status::BAD_SIZE
+        ),
+        "MAX_READ, usage::SLOTS, perms::KNOWN, status::BAD_SIZE as C sees them"
+    );
     for (name, value) in [
         ("VMPIPE_ABI_MAJOR", abi::ABI_MAJOR.to_string()),
         ("VMPIPE_ABI_MINOR", abi::ABI_MINOR.to_string()),
