@@ -5,9 +5,10 @@
 //! The attacker is uid 65534 (`nobody`); their directories and files are chowned to it. The
 //! libraries are small C files compiled here; a dependency's constructor writes a marker
 //! file, so whether the loader ran its code is read from the file system, not from vmpipe.
-//! The test plugins export `vmpipe_plugin_v2` returning null: a plugin that got as far as
-//! `dlopen` fails with "vmpipe_plugin_v2() returned null", which is how a test sees that it
-//! was loaded.
+//! The test plugins are the minimal valid ABI v2 plugin `tests/plugins/minimal/minimal.c`
+//! (built against the SDK's C header), linked with whatever the test needs: `vmpipe validate`
+//! accepting the pipeline is how a test sees that vmpipe loaded the library and called its
+//! entry point.
 
 mod support;
 
@@ -39,6 +40,17 @@ fn attacker_dir() -> tempfile::TempDir {
     let d = root_dir();
     std::os::unix::fs::chown(d.path(), Some(ATTACKER), Some(ATTACKER)).unwrap();
     d
+}
+
+/// The minimal valid plugin's source, and the flags that compile it against the SDK header.
+fn minimal_plugin() -> Vec<String> {
+    let repo = support::repo();
+    vec![
+        repo.join("tests/plugins/minimal/minimal.c")
+            .to_string_lossy()
+            .into_owned(),
+        format!("-I{}", repo.join("plugins/sdk/include").display()),
+    ]
 }
 
 /// Compiles C source into a shared library at `out`.
@@ -79,8 +91,9 @@ int dep_marker(void) {{ return 1; }}
 /// `rpath` as its RUNPATH (`new_dtags`) or RPATH.
 fn plugin(dir: &Path, needs: &str, link_dir: &Path, rpath: &str, new_dtags: bool) -> PathBuf {
     let lib = dir.join("libplug.so");
-    let source =
-        "extern int dep_marker(void);\nvoid *vmpipe_plugin_v2(void) { dep_marker(); return 0; }\n";
+    // minimal.c's entry point calls dep_marker() (-DCALL_DEP): the dependency is needed.
+    let source = "/* the plugin is tests/plugins/minimal/minimal.c */\n";
+    let minimal = minimal_plugin();
     let link = format!("-L{}", link_dir.display());
     let need = format!("-l{needs}");
     let rpath = format!("-Wl,-rpath,{rpath}");
@@ -89,7 +102,9 @@ fn plugin(dir: &Path, needs: &str, link_dir: &Path, rpath: &str, new_dtags: bool
     } else {
         "-Wl,--disable-new-dtags"
     };
-    cc_shared(&lib, source, &[&link, &need, &rpath, dtags]);
+    let mut args: Vec<&str> = minimal.iter().map(String::as_str).collect();
+    args.extend(["-DCALL_DEP", &link, &need, &rpath, dtags]);
+    cc_shared(&lib, source, &args);
     // The setup as the ELF says it, from readelf: the tag the test means, and the dependency.
     let d = Command::new("readelf")
         .args(["-d", "-W"])
@@ -126,8 +141,10 @@ fn validate(exe: &Path, dir: &Path, lib: &Path, env: &[(&str, &Path)]) -> Output
     cmd.output().expect("run vmpipe")
 }
 
-/// What a plugin that got as far as `dlopen` and its entry says.
-const LOADED: &str = "vmpipe_plugin_v2() returned null";
+/// Whether `vmpipe validate` loaded the plugin, called its entry and accepted its table.
+fn loaded(out: &Output) -> bool {
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("p.toml: ok")
+}
 
 #[test]
 fn a_dependency_searched_in_a_directory_the_attacker_owns_never_runs_as_root() {
@@ -218,10 +235,7 @@ fn a_dependency_in_a_trusted_runpath_or_rpath_directory_loads() {
         );
         let out = validate(&bin(), ours.path(), &lib, &[]);
         let err = stderr(&out);
-        assert!(
-            err.contains(LOADED),
-            "dtags {new_dtags}: not loaded:\n{err}"
-        );
+        assert!(loaded(&out), "dtags {new_dtags}: not loaded:\n{err}");
         assert!(
             marker.exists(),
             "dtags {new_dtags}: the dependency's constructor did not run:\n{err}"
@@ -289,7 +303,7 @@ fn ld_library_path_cannot_slip_a_library_into_a_root_vmpipe() {
         !evil_marker.exists(),
         "the LD_LIBRARY_PATH copy ran as root:\n{err}"
     );
-    assert!(err.contains(LOADED), "not loaded:\n{err}");
+    assert!(loaded(&out), "not loaded:\n{err}");
     assert!(
         good_marker.exists(),
         "the genuine dependency did not run:\n{err}"
@@ -337,12 +351,14 @@ __attribute__((constructor)) static void steal(void) {{
     int out = open("{}", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out >= 0) {{ write(out, buf, n); close(out); }}
 }}
-void *vmpipe_plugin_v2(void) {{ return 0; }}
 "#,
         secret.display(),
         stolen.display()
     );
-    cc_shared(&lib, &source, &[]);
+    // A valid plugin besides: nothing but the trust check stands between it and loading.
+    let minimal = minimal_plugin();
+    let args: Vec<&str> = minimal.iter().map(String::as_str).collect();
+    cc_shared(&lib, &source, &args);
     std::os::unix::fs::chown(&lib, Some(ATTACKER), Some(ATTACKER)).unwrap();
     let file = theirs.path().join("p.toml");
     std::fs::write(

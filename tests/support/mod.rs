@@ -541,3 +541,26 @@ pub fn run_offline(pipeline: &str, input: &Path) -> tempfile::TempDir {
     );
     out
 }
+
+/// Compiles C plugin sources against the SDK's header (`plugins/sdk/include`) into the shared
+/// library `out`, as strict C11 with every warning an error; `args` go after the sources
+/// (defines, link flags).
+pub fn cc_plugin(out: &Path, sources: &[&Path], args: &[&str]) {
+    require_tool("cc", "gcc");
+    let o = Command::new("cc")
+        .args(["-std=c11", "-pedantic", "-Wall", "-Wextra", "-Werror"])
+        .args(["-shared", "-fPIC", "-I"])
+        .arg(repo().join("plugins/sdk/include"))
+        .arg("-o")
+        .arg(out)
+        .args(sources)
+        .args(args)
+        .output()
+        .expect("run cc");
+    assert!(
+        o.status.success(),
+        "cc {}: {}",
+        out.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
