@@ -120,7 +120,8 @@
 
 /**
  * The call stopped because the host refused a value: the host has already recorded why,
- * so it adds nothing more.
+ * so it adds nothing more. When the host refused nothing in the call, it is reported as
+ * `ERROR` is (one row, with the message given through `vmpipe_host.error`).
  */
 #define VMPIPE_STATUS_REFUSED 3
 
