@@ -18,7 +18,10 @@ fn block(lang: &str) -> String {
         .find(&marker)
         .unwrap_or_else(|| panic!("README.md has no {marker}"));
     let rest = &readme[at + marker.len()..];
-    let start = rest.find("```sh\n").expect("a ```sh block after the marker") + 6;
+    let start = rest
+        .find("```sh\n")
+        .expect("a ```sh block after the marker")
+        + 6;
     let end = rest[start..].find("```").expect("the block's end") + start;
     rest[start..end].to_string()
 }
@@ -79,7 +82,11 @@ fn check_flags(regions: &Path, column: &str) {
     for row in &t.rows {
         let perms = t.get(row, "perms");
         let wx = perms.contains('w') && perms.contains('x');
-        assert_eq!(t.get(row, column), if wx { "true" } else { "false" }, "{perms}");
+        assert_eq!(
+            t.get(row, column),
+            if wx { "true" } else { "false" },
+            "{perms}"
+        );
     }
 }
 
@@ -93,7 +100,10 @@ fn the_rust_walkthrough_builds_tests_and_runs_a_new_plugin() {
     assert!(dir.join("target/release/libwx_audit.so").is_file());
     check_flags(&dir.join("vmpipe-out/regions.csv"), "wx_audit_wx");
     let summary = std::fs::read_to_string(dir.join("vmpipe-out/wx_audit_summary.csv")).unwrap();
-    assert!(summary.starts_with("pid,process,regions,bytes\n"), "{summary}");
+    assert!(
+        summary.starts_with("pid,process,regions,bytes\n"),
+        "{summary}"
+    );
 }
 
 #[test]

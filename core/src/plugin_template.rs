@@ -132,9 +132,17 @@ const RUST: Files = &[
     ),
 ];
 
-// TEMPORARY until the C header lands on main (issue 14, C side): replaced by the C template.
-const C: Files = &[];
-const C_HEADER: &str = "";
+const C: Files = &[
+    ("plugin.c", include_str!("../templates/plugin-c/plugin.c")),
+    ("Makefile", include_str!("../templates/plugin-c/Makefile")),
+    (
+        "pipeline.toml",
+        include_str!("../templates/plugin-c/pipeline.toml"),
+    ),
+];
+
+/// The SDK's generated C header, copied next to a C plugin's source.
+const C_HEADER: &str = include_str!("../../plugins/sdk/include/vmpipe_plugin.h");
 
 /// True for a name vmpipe accepts as an analyzer's (the SDK and the host check the same).
 fn valid(name: &str) -> bool {
