@@ -29,8 +29,6 @@ pub struct CallFailure {
     /// The call panicked.
     pub panicked: bool,
     /// The option the failure is about (`create` only).
-    // Not read yet: the caret under the option key (issue 14, scope 8) will point with it.
-    #[allow(dead_code)]
     pub option: Option<String>,
     /// The host already recorded why (a refused value): nothing more to report.
     pub reported: bool,
