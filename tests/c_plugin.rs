@@ -302,3 +302,50 @@ fn element_sizes_smaller_than_2_0_are_refused() {
         "{err}"
     );
 }
+
+/// The contract's lifecycle: a warning logged in `create` is printed when the pipeline
+/// loads, and `destroy` is called once for the state `create` stored, whether `create`
+/// succeeded or failed.
+#[test]
+fn a_warning_from_create_is_printed_and_destroy_follows_every_stored_state() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lib = dir.path().join("libminimal.so");
+    let src = support::repo().join("tests/plugins/minimal/minimal.c");
+    support::cc_plugin(&lib, &[&src], &["-DCONTRACT_TEST"]);
+    let marker = dir.path().join("destroyed");
+    for (options, ok) in [("", true), ("options = { anything = 1 }\n", false)] {
+        let _ = std::fs::remove_file(&marker);
+        let pipeline = dir.path().join("p.toml");
+        std::fs::write(
+            &pipeline,
+            format!(
+                "[source]\ntype = \"live\"\ndetail = \"maps\"\n[[analyzer]]\nuse = \"libminimal.so\"\n{options}[[sink]]\ntype = \"csv\"\ndir = \"out\"\n"
+            ),
+        )
+        .expect("write the pipeline");
+        let o = support::vmpipe()
+            .arg("validate")
+            .arg(&pipeline)
+            .env("MINIMAL_DESTROYED", &marker)
+            .output()
+            .expect("run vmpipe validate");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.success(), ok, "{err}");
+        assert!(
+            err.contains("warning from analyzer \"minimal\": a warning from create"),
+            "{err}"
+        );
+        if !ok {
+            assert!(
+                err.contains("refusing every option, after storing a state"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&marker).unwrap_or_default(),
+            "destroyed\n",
+            "destroy once for the stored state (create {})",
+            if ok { "succeeded" } else { "failed" }
+        );
+    }
+}

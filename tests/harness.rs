@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use support::{Table, require_root, start_dynamic_target, start_target, sweep};
+use support::{Table, require_root, start_target, sweep};
 use vmpipe::model::{RegionKind as CoreKind, UsageField};
 use vmpipe::sink::cell::{escape, unguard};
 use vmpipe_plugin::testing::{self, Fixture, OwnedValue, SMAPS_FIELDS};
@@ -146,6 +146,7 @@ fn smaps_captures() -> Vec<(std::path::PathBuf, Vec<u8>)> {
 
 #[test]
 fn the_harness_reads_smaps_as_vmpipe_does() {
+    let _alone = alone();
     let captures = smaps_captures();
     assert!(
         captures.len() >= 4,
@@ -195,6 +196,7 @@ fn the_harness_reads_smaps_as_vmpipe_does() {
 
 #[test]
 fn the_harness_classifies_regions_as_vmpipe_does() {
+    let _alone = alone();
     let paths: &[&[u8]] = &[
         b"",
         b"[heap]",
@@ -392,6 +394,15 @@ fn harness_equals_live(target: &support::Target) -> BTreeMap<&'static str, testi
     panic!("the stopped process's smaps moved between every snapshot and live run");
 }
 
+/// Held by each test of this file for its whole run: the others' processes (vmpipe, `cc`
+/// building a target) map libc too, and a libc mapped by one more or one fewer process
+/// between the snapshot and the live run moves the target's Pss. The retries in
+/// [`harness_equals_live`] are for the rest of the machine.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn texts(rows: &[Vec<OwnedValue>], column: usize) -> Vec<String> {
     rows.iter()
         .filter_map(|r| r.get(column)?.as_text().map(str::to_string))
@@ -400,8 +411,11 @@ fn texts(rows: &[Vec<OwnedValue>], column: usize) -> Vec<String> {
 
 #[test]
 fn the_harness_equals_a_live_run_over_a_stopped_glibc_process() {
+    let _alone = alone();
     require_root("vmpipe reads /proc/PID/map_files and /proc/PID/mem of the target");
-    let target = start_dynamic_target("malloctarget", |_| Vec::new(), &[]);
+    // Its own copies of the loader and libc: the Pss of a libc every other process maps
+    // moves whenever one of them starts or ends, and the comparison needs the same input twice.
+    let target = support::start_private_glibc_target("malloctarget");
     let got = harness_equals_live(&target);
     // What was compared is not empty: glibc's arenas read out of memory, libc's ELF
     // headers read, thread guards found, share modes derived.
@@ -433,6 +447,7 @@ fn the_harness_equals_a_live_run_over_a_stopped_glibc_process() {
 
 #[test]
 fn the_harness_equals_a_live_run_over_a_stopped_static_process() {
+    let _alone = alone();
     require_root("vmpipe reads /proc/PID/map_files and /proc/PID/mem of the target");
     let target = start_target("threadtarget", |_| vec!["noguard".into()], &[]);
     let got = harness_equals_live(&target);

@@ -328,6 +328,55 @@ pub fn start_dynamic_target(
     start_built(dynamic_target(program), program, args, wrapper)
 }
 
+/// Starts the dynamically linked build of `tests/targets/PROGRAM.c` with private copies of
+/// the dynamic loader and of every library it needs (found with `ldd`; the program is linked
+/// with their directory as its interpreter and RPATH). No other process maps those files, so
+/// the target's Pss equals its Rss and cannot move while other processes come and go.
+pub fn start_private_glibc_target(program: &str) -> Target {
+    require_tool("ldd", "libc-bin");
+    let built = dynamic_target(program);
+    let libs = tempfile::Builder::new()
+        .prefix(&format!("vmpipe-{program}-libs-"))
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    set_mode(&libs, 0o755);
+    let ldd = Command::new("ldd").arg(&built).output().expect("run ldd");
+    let listing = String::from_utf8_lossy(&ldd.stdout).into_owned();
+    let mut interpreter = None;
+    for line in listing.lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.trim().split(' ').next().unwrap_or(""),
+            None => line.trim().split(' ').next().unwrap_or(""),
+        };
+        if !path.starts_with('/') {
+            continue;
+        }
+        let name = Path::new(path).file_name().expect("a library file name");
+        std::fs::copy(path, libs.join(name)).expect("copy a library");
+        if !line.contains("=>") {
+            interpreter = Some(libs.join(name));
+        }
+    }
+    let interpreter = interpreter.expect("ldd names the dynamic loader");
+    let exe = libs.join(program);
+    let src = repo().join("tests/targets").join(format!("{program}.c"));
+    let out = Command::new("cc")
+        .args(["-pthread", "-O1", "-Wall", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .arg(format!("-Wl,--dynamic-linker={}", interpreter.display()))
+        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", libs.display()))
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "cc {program} with private libraries: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start_built(exe, program, |_| Vec::new(), &[])
+}
+
 fn start_built(
     built: PathBuf,
     program: &str,

@@ -3,10 +3,18 @@
  * tables, entry points that do nothing. tests/plugin_trust.rs links it into the libraries it
  * builds: `vmpipe validate` accepting one shows that vmpipe loaded it and called its entry.
  *
- *   -DCALL_DEP   the entry point calls dep_marker(), from a library the plugin depends on
+ *   -DCALL_DEP       the entry point calls dep_marker(), from a library the plugin depends on
+ *   -DCONTRACT_TEST  create logs a warning, and fails (after storing its state) when the
+ *                    pipeline gives it any option; destroy appends "destroyed" to the file
+ *                    the environment variable MINIMAL_DESTROYED names (tests/c_plugin.rs)
  */
 #include <stddef.h>
 #include <stdint.h>
+#ifdef CONTRACT_TEST
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#endif
 
 #include "vmpipe_plugin.h"
 
@@ -25,6 +33,15 @@ static uint32_t create(const vmpipe_create *call, const vmpipe_host *host, void 
     (void)call;
     (void)host;
     *state = &STATE;
+#ifdef CONTRACT_TEST
+    static const char warning[] = "a warning from create";
+    host->log(host->ctx, VMPIPE_LEVEL_WARN, (vmpipe_str){(const uint8_t *)warning, strlen(warning)});
+    if (call->options_len > 0) {
+        static const char why[] = "refusing every option, after storing a state";
+        host->error(host->ctx, (vmpipe_str){(const uint8_t *)why, strlen(why)});
+        return VMPIPE_STATUS_ERROR;
+    }
+#endif
     return VMPIPE_STATUS_OK;
 }
 
@@ -43,6 +60,14 @@ static uint32_t finish(void *state, const vmpipe_host *host) {
 
 static void destroy(void *state) {
     (void)state;
+#ifdef CONTRACT_TEST
+    const char *path = getenv("MINIMAL_DESTROYED");
+    FILE *f = path ? fopen(path, "a") : NULL;
+    if (f) {
+        fputs(state == &STATE ? "destroyed\n" : "destroyed a foreign state\n", f);
+        fclose(f);
+    }
+#endif
 }
 
 static const vmpipe_plugin PLUGIN = {

@@ -1,8 +1,11 @@
 //! The C ABI between vmpipe and an analyzer plugin, version 2.
 //!
 //! Everything here is `#[repr(C)]`. The C header `include/vmpipe_plugin.h` is generated from
-//! this file and `abi-v2.layout` records the size and offset of every field; a test compares
-//! both with what the compiler lays out, so neither can drift.
+//! this file (structs as `vmpipe_region` for `RegionV2`, constants as `VMPIPE_STATUS_OK` for
+//! `status::OK`) and `abi-v2.layout` records the size and offset of every field; the test
+//! `tests/c_abi/` compares both with what the C compiler lays out, so neither can drift
+//! (`VMPIPE_BLESS=1 cargo test -p vmpipe-plugin --test c_abi` regenerates them, when the
+//! rules below allow).
 //!
 //! # Versions and compatibility
 //!
@@ -22,8 +25,9 @@
 //!   is the oldest minor it can run on. A host speaking 2.M loads a plugin when
 //!   `requires_minor <= M`, whatever its `abi_minor`; a plugin built against a newer minor
 //!   that only uses 2.0 features keeps `requires_minor = 0` and runs on a 2.0 host, where
-//!   newer callbacks are absent (null, or outside `HostV2::struct_size`) and newer fields read
-//!   as absent. The Rust SDK checks both for you.
+//!   newer callbacks are absent (null, or outside [`HostV2::struct_size`]) and newer fields
+//!   read as absent. The Rust SDK checks both for you; a C plugin checks a callback before
+//!   calling it, and reads a field added after 2.0 only when the element size covers it.
 //!
 //! # The calls (the contract, also in the C header)
 //!
@@ -36,6 +40,25 @@
 //! Data crosses as borrowed views valid for the duration of one call; results go back through
 //! the host's callbacks in [`HostV2`], which copy what they keep. Nothing is allocated on one
 //! side and freed on the other. Libraries are never unloaded.
+//!
+//! What a plugin author in another language must know:
+//!
+//! * `create` returns [`status::OK`] only after storing a non-null `*state`: a null state
+//!   is a failure ("reported success but created no state"). After a failed `create`,
+//!   `destroy` is still called if `*state` was set to non-null, and `analyze`/`finish` never.
+//! * A failing status comes with a message given through [`HostV2::error`] during the same
+//!   call; when `error` is called more than once, the last message is kept (at most 4096
+//!   bytes of it). In `create`, [`HostV2::error_option`] names the option to blame.
+//! * [`status::REFUSED`]: return it after a callback refused a value; the host already
+//!   recorded why (one error row), so the call adds no second row.
+//! * [`HostV2::log`] works in every call, `create` included: [`level::WARN`] becomes a row of
+//!   `errors.csv` with stage `warning` (printed when the pipeline loads, from `create`);
+//!   [`level::INFO`] is printed to standard error only when `VMPIPE_PLUGIN_DEBUG` is set.
+//! * [`HostV2::read_memory`] reads at most [`MAX_READ`] (64 MiB) per call; a larger length,
+//!   or a null `buf` or `read`, answers [`status::BAD_READ`] and reads nothing.
+//! * Callbacks are used from the thread of the call, during the call; the host pointer, the
+//!   call struct and every view in it are invalid once the entry point returns.
+//! * C plugins declare [`panic_strategy::NONE`].
 
 use std::ffi::c_void;
 
@@ -59,7 +82,8 @@ pub mod status {
     /// The plugin panicked; the message was given through [`super::HostV2::error`].
     pub const PANIC: u32 = 2;
     /// The call stopped because the host refused a value: the host has already recorded why,
-    /// so it adds nothing more.
+    /// so it adds nothing more. When the host refused nothing in the call, it is reported as
+    /// `ERROR` is (one row, with the message given through [`super::HostV2::error`]).
     pub const REFUSED: u32 = 3;
     /// The source has no memory to read (a capture, a report).
     pub const MEMORY_UNAVAILABLE: u32 = 10;
@@ -389,29 +413,32 @@ pub mod perms {
     pub const KNOWN: u32 = 0x100;
 }
 
-/// Region kinds ([`RegionV2::kind`]). A reader treats an unknown value as `SPECIAL`.
+/// Region kinds ([`RegionV2::kind`]), decided from the path the kernel prints in
+/// `/proc/PID/maps` (with ` (deleted)` when it shows). A reader treats an unknown value as
+/// `SPECIAL`.
 pub mod region_kind {
-    /// A regular file.
+    /// Any other absolute path: a regular file, a device.
     pub const FILE: u32 = 0;
-    /// Anonymous memory.
+    /// Anonymous memory: no path, or `[anon:NAME]` (named with `PR_SET_VMA`).
     pub const ANON: u32 = 1;
-    /// The `brk` heap.
+    /// The `brk` heap: `[heap]`.
     pub const HEAP: u32 = 2;
-    /// The main stack.
+    /// The main stack: `[stack]` (`[stack:TID]` on kernels before 4.5).
     pub const STACK: u32 = 3;
-    /// The vDSO.
+    /// The vDSO: `[vdso]`.
     pub const VDSO: u32 = 4;
-    /// vDSO data.
+    /// vDSO data: `[vvar]`, `[vvar_vclock]`.
     pub const VVAR: u32 = 5;
-    /// The vsyscall page.
+    /// The vsyscall page: `[vsyscall]`.
     pub const VSYSCALL: u32 = 6;
-    /// Shared memory.
+    /// Shared memory: `[anon_shmem:NAME]`, `/SYSV…`, `/dev/shm/…`, and a shared mapping of
+    /// `/dev/zero (deleted)`.
     pub const SHM: u32 = 7;
-    /// A memfd.
+    /// A memfd: `/memfd:NAME`.
     pub const MEMFD: u32 = 8;
-    /// An anonymous inode.
+    /// An anonymous inode: `anon_inode:…`.
     pub const ANON_INODE: u32 = 9;
-    /// Any other kernel-named mapping.
+    /// Any other kernel-named mapping: anything else in brackets (`[uprobes]`, …).
     pub const SPECIAL: u32 = 10;
 }
 

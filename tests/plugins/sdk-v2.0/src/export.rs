@@ -154,8 +154,12 @@ fn guarded(host: &mut Host<'_>, f: impl FnOnce(&mut Host<'_>) -> crate::Result) 
     IN_CALL.with(|c| c.set(false));
     match outcome {
         Ok(Ok(())) => abi::status::OK,
-        // The host recorded the refusal already: one row, not two.
-        Ok(Err(e)) if e.downcast_ref::<EmitError>().is_some() => abi::status::REFUSED,
+        // The host recorded the refusal already: one row, not two. The message is for a
+        // refusal the host did not make (an `EmitError` built by hand, or the SDK's own).
+        Ok(Err(e)) if e.downcast_ref::<EmitError>().is_some() => {
+            host.error(&e.to_string());
+            abi::status::REFUSED
+        }
         Ok(Err(e)) => {
             if let Some(o) = e.downcast_ref::<OptionError>() {
                 host.error_option(&o.key);

@@ -59,6 +59,11 @@
 //! it): a plugin in another language exports `const vmpipe_plugin *vmpipe_plugin_v2(void)`.
 //! The crate's version is the ABI's: vmpipe-plugin 2.N speaks ABI 2.N.
 //!
+//! To test an analyzer without a live process, enable the `testing` feature in your
+//! dev-dependencies and use `vmpipe_plugin::testing` (documented with the feature on): it runs the
+//! analyzer through the real ABI over a maps/smaps text, a snapshot or a builder, with memory,
+//! files and other analyzers' values as the test gives them.
+//!
 //! Build plugins with `panic = "unwind"` (the default): every entry point catches panics and
 //! reports them, with where they happened, as an error row for the process, and the sweep
 //! goes on. vmpipe refuses a library built with `panic = "abort"`.
@@ -72,6 +77,8 @@ pub mod export;
 mod host;
 mod options;
 mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod view;
 
 pub use host::{EmitError, Host, MemoryError, Value};
@@ -96,17 +103,45 @@ pub trait Analyzer: Sized + Send + Sync + 'static {
     const SCHEMA: Schema;
 
     /// Checks the options given in the pipeline file and creates the analyzer. An error here
-    /// stops the run before it starts, with the pipeline file's line and this message.
+    /// stops the run before it starts, with this message under the pipeline file's `use`
+    /// line — or under the option's key when the error is an [`OptionError`] (what the
+    /// [`Options`] getters return). A panic here is reported as a panic, with where it
+    /// happened.
     fn create(options: &Options) -> Result<Self>;
 
     /// Analyzes one process. Called from many threads at once, and also for processes
     /// without regions (kernel threads, refused memory maps). An error (or a panic) becomes
-    /// one error row for this process; the sweep goes on.
+    /// one error row for this process; the sweep goes on. An [`EmitError`] returned with `?`
+    /// adds no row of its own: the host already recorded the refused value.
     fn analyze(&self, process: &Process<'_>, regions: &Regions<'_>, host: &mut Host<'_>) -> Result;
 
     /// Called once after every process: emit rows of [`Scope::Run`] tables here.
     fn finish(&self, host: &mut Host<'_>) -> Result {
         let _ = host;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_crate_version_is_the_abi_version() {
+        // "vmpipe-plugin 2.N speaks ABI 2.N": the messages that tell users which SDK to
+        // rebuild against derive from ABI_MAJOR, so the two must agree.
+        assert_eq!(
+            env!("CARGO_PKG_VERSION_MAJOR").parse::<u32>().ok(),
+            Some(crate::abi::ABI_MAJOR)
+        );
+        assert_eq!(
+            env!("CARGO_PKG_VERSION_MINOR").parse::<u32>().ok(),
+            Some(crate::abi::ABI_MINOR)
+        );
+        assert!(crate::abi::ENTRY_SYMBOL.starts_with(crate::abi::ENTRY_PREFIX));
+        assert_eq!(
+            crate::abi::ENTRY_SYMBOL[crate::abi::ENTRY_PREFIX.len()..]
+                .parse::<u32>()
+                .ok(),
+            Some(crate::abi::ABI_MAJOR)
+        );
     }
 }
