@@ -14,10 +14,10 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use support::{Table, require_root, start_target, sweep};
-use vmpipe::model::{RegionKind as CoreKind, UsageField};
+use vmpipe::model::UsageField;
 use vmpipe::sink::cell::{escape, unguard};
 use vmpipe_plugin::testing::{self, Fixture, OwnedValue, SMAPS_FIELDS};
-use vmpipe_plugin::{Analyzer, Host, Options, Process, RegionKind, Regions, Schema};
+use vmpipe_plugin::{Analyzer, Host, Options, Process, Regions, Schema};
 
 vmpipe_plugin::tables! {
     TABLES = [
@@ -67,7 +67,7 @@ impl Analyzer for Probe {
                     V::Text(&format!("{major:x}:{minor:x}")),
                     V::U64(r.inode()),
                     V::from(r.path()),
-                    V::Text(kind_name(r.kind())),
+                    V::Text(r.kind().as_str()),
                     V::from(r.vm_flags()),
                     V::Text(&usage.join(";")),
                 ],
@@ -77,32 +77,13 @@ impl Analyzer for Probe {
     }
 }
 
-fn kind_name(k: RegionKind) -> &'static str {
-    match k {
-        RegionKind::File => "file",
-        RegionKind::Anon => "anon",
-        RegionKind::Heap => "heap",
-        RegionKind::Stack => "stack",
-        RegionKind::Vdso => "vdso",
-        RegionKind::Vvar => "vvar",
-        RegionKind::Vsyscall => "vsyscall",
-        RegionKind::Shm => "shm",
-        RegionKind::Memfd => "memfd",
-        RegionKind::AnonInode => "anon-inode",
-        RegionKind::Special => "special",
-    }
-}
-
 /// The same row, from vmpipe's own model of the region.
 fn core_row(r: &vmpipe::model::Region) -> Vec<OwnedValue> {
     let usage: Vec<String> = UsageField::ALL
         .iter()
         .filter_map(|f| Some(format!("{}={}", f.smaps_name(), r.usage.get(*f)?)))
         .collect();
-    let kind: &str = match r.kind {
-        CoreKind::AnonInode => "anon-inode",
-        k => k.as_str(),
-    };
+    let kind = r.kind.as_str();
     vec![
         OwnedValue::U64(r.start),
         OwnedValue::U64(r.end),
@@ -192,45 +173,6 @@ fn the_harness_reads_smaps_as_vmpipe_does() {
     let bad = b"1000-2000 r--p 00000000 08:01 1 /x\nRss:   four kB\n";
     assert!(vmpipe::source::linux::smaps::parse(bad, &mut Vec::new()).is_err());
     assert!(Fixture::from_smaps(1, bad).is_err());
-}
-
-#[test]
-fn the_harness_classifies_regions_as_vmpipe_does() {
-    let _alone = alone();
-    let paths: &[&[u8]] = &[
-        b"",
-        b"[heap]",
-        b"[stack]",
-        b"[stack:12]",
-        b"[vdso]",
-        b"[vvar]",
-        b"[vvar_vclock]",
-        b"[vsyscall]",
-        b"[uprobes]",
-        b"[anon:x]",
-        b"[anon_shmem:x]",
-        b"/memfd:a (deleted)",
-        b"/SYSV0000 (deleted)",
-        b"/dev/shm/x",
-        b"/dev/zero (deleted)",
-        b"anon_inode:[perf_event]",
-        b"/usr/lib/libc.so.6",
-        b"socket:[1]",
-    ];
-    for path in paths {
-        for shared in [false, true] {
-            let core = match CoreKind::classify(path, shared) {
-                CoreKind::AnonInode => "anon-inode",
-                k => k.as_str(),
-            };
-            assert_eq!(
-                kind_name(testing::classify(path, shared)),
-                core,
-                "{}",
-                String::from_utf8_lossy(path)
-            );
-        }
-    }
 }
 
 /// A harness value as vmpipe's CSV writes it (before the formula guard).

@@ -1,10 +1,10 @@
 //! ABI views of vmpipe's data: processes, regions and options, borrowed for one call.
 
 use vmpipe_plugin::abi::{
-    self, EntryV2, ProcessV2, RegionV2, StrV2, ValueV2, ZoneV2, process_status, region_kind,
+    self, EntryV2, ProcessV2, RegionV2, StrV2, ValueV2, ZoneV2, process_status,
 };
 
-use crate::model::{ProcessStatus, Region, RegionKind, UsageField};
+use crate::model::{ProcessStatus, Region, UsageField};
 use crate::source::Collected;
 
 fn bytes(b: &[u8]) -> StrV2 {
@@ -91,22 +91,6 @@ pub fn process(c: &Collected, has_memory: bool, zones: &[ZoneV2]) -> ProcessV2 {
     }
 }
 
-fn kind(k: RegionKind) -> u32 {
-    match k {
-        RegionKind::File => region_kind::FILE,
-        RegionKind::Anon => region_kind::ANON,
-        RegionKind::Heap => region_kind::HEAP,
-        RegionKind::Stack => region_kind::STACK,
-        RegionKind::Vdso => region_kind::VDSO,
-        RegionKind::Vvar => region_kind::VVAR,
-        RegionKind::Vsyscall => region_kind::VSYSCALL,
-        RegionKind::Shm => region_kind::SHM,
-        RegionKind::Memfd => region_kind::MEMFD,
-        RegionKind::AnonInode => region_kind::ANON_INODE,
-        RegionKind::Special => region_kind::SPECIAL,
-    }
-}
-
 /// The regions, borrowing their paths and flags. `UsageField`'s order is the ABI's
 /// `usage` index order (a test checks it).
 pub fn regions(regions: &[Region]) -> Vec<RegionV2> {
@@ -138,7 +122,7 @@ pub fn regions(regions: &[Region]) -> Vec<RegionV2> {
                 .iter()
                 .filter(|(on, _)| *on)
                 .fold(0, |bits, (_, bit)| bits | bit),
-                kind: kind(r.kind),
+                kind: r.kind.code(),
                 path: r.path.as_deref().map_or(StrV2::ABSENT, bytes),
                 vm_flags: r
                     .vm_flags

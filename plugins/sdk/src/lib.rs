@@ -75,6 +75,7 @@ pub mod abi;
 #[doc(hidden)]
 pub mod export;
 mod host;
+mod kind;
 mod options;
 mod schema;
 #[cfg(feature = "testing")]
@@ -82,14 +83,13 @@ pub mod testing;
 mod view;
 
 pub use host::{EmitError, Host, MemoryError, Value};
+pub use kind::RegionKind;
 pub use options::{OptionError, OptionValue, Options};
 pub use schema::{
     Column, ColumnKind, ColumnType, Input, Read, RegionColumn, Schema, Scope, Table, TableDecl,
     column,
 };
-pub use view::{
-    LayoutError, Process, ProcessStatus, Region, RegionIter, RegionKind, Regions, ReportedZone,
-};
+pub use view::{LayoutError, Process, ProcessStatus, Region, RegionIter, Regions, ReportedZone};
 
 /// The error type of analyzer methods: anything that can be shown to the user.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -5,34 +5,8 @@
 
 use crate::Value;
 use crate::abi::{self, AnalyzeV2, CellV2, InputV2, ProcessV2, RegionV2};
+use crate::kind::RegionKind;
 use crate::schema::{ColumnKind, Input};
-
-/// What backs a region.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RegionKind {
-    /// A regular file.
-    File,
-    /// Anonymous memory.
-    Anon,
-    /// The `brk` heap.
-    Heap,
-    /// The main stack.
-    Stack,
-    /// The vDSO.
-    Vdso,
-    /// vDSO data.
-    Vvar,
-    /// The vsyscall page.
-    Vsyscall,
-    /// Shared memory.
-    Shm,
-    /// A `memfd_create` file.
-    Memfd,
-    /// An anonymous inode.
-    AnonInode,
-    /// Any other kernel-named mapping (or a kind newer than this SDK).
-    Special,
-}
 
 /// The regions of one call, in address order.
 pub struct Regions<'a> {
@@ -276,19 +250,7 @@ impl<'r> Region<'r> {
     }
     /// What backs the region.
     pub fn kind(&self) -> RegionKind {
-        match self.raw.kind {
-            abi::region_kind::FILE => RegionKind::File,
-            abi::region_kind::ANON => RegionKind::Anon,
-            abi::region_kind::HEAP => RegionKind::Heap,
-            abi::region_kind::STACK => RegionKind::Stack,
-            abi::region_kind::VDSO => RegionKind::Vdso,
-            abi::region_kind::VVAR => RegionKind::Vvar,
-            abi::region_kind::VSYSCALL => RegionKind::Vsyscall,
-            abi::region_kind::SHM => RegionKind::Shm,
-            abi::region_kind::MEMFD => RegionKind::Memfd,
-            abi::region_kind::ANON_INODE => RegionKind::AnonInode,
-            _ => RegionKind::Special,
-        }
+        RegionKind::from_code(self.raw.kind)
     }
     /// The path as raw bytes (`None` for anonymous memory). A ` (deleted)` suffix is kept.
     pub fn path(&self) -> Option<&'r [u8]> {

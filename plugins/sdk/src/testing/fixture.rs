@@ -7,7 +7,7 @@ use std::path::Path;
 use super::Outcome;
 use super::parse::{self, FixtureError};
 use super::value::OwnedValue;
-use crate::abi::{self, perms, region_kind, usage};
+use crate::abi::{self, perms, usage};
 use crate::{ProcessStatus, RegionKind, ReportedZone};
 
 /// One region of a [`Fixture`], built like `/proc/PID/maps` describes one:
@@ -65,59 +65,6 @@ pub(crate) fn perm_bits(field: &[u8]) -> Option<u32> {
                 _ => return None,
             },
     )
-}
-
-/// vmpipe's classification of a region by its path as the kernel prints it (the model's
-/// `RegionKind::classify`; the acceptance test holds the two to the same answers).
-pub fn classify(path: &[u8], shared: bool) -> RegionKind {
-    if path.is_empty() {
-        return RegionKind::Anon;
-    }
-    if path[0] == b'[' {
-        return match path {
-            b"[heap]" => RegionKind::Heap,
-            b"[stack]" => RegionKind::Stack,
-            b"[vdso]" => RegionKind::Vdso,
-            b"[vvar]" | b"[vvar_vclock]" => RegionKind::Vvar,
-            b"[vsyscall]" => RegionKind::Vsyscall,
-            p if p.starts_with(b"[stack:") => RegionKind::Stack,
-            p if p.starts_with(b"[anon_shmem:") => RegionKind::Shm,
-            p if p.starts_with(b"[anon:") => RegionKind::Anon,
-            _ => RegionKind::Special,
-        };
-    }
-    if path.starts_with(b"/memfd:") {
-        return RegionKind::Memfd;
-    }
-    if path.starts_with(b"anon_inode:") {
-        return RegionKind::AnonInode;
-    }
-    if path.starts_with(b"/SYSV") || path.starts_with(b"/dev/shm/") {
-        return RegionKind::Shm;
-    }
-    if shared && path == b"/dev/zero (deleted)" {
-        return RegionKind::Shm;
-    }
-    if path[0] == b'/' {
-        return RegionKind::File;
-    }
-    RegionKind::Special
-}
-
-pub(crate) fn kind_code(k: RegionKind) -> u32 {
-    match k {
-        RegionKind::File => region_kind::FILE,
-        RegionKind::Anon => region_kind::ANON,
-        RegionKind::Heap => region_kind::HEAP,
-        RegionKind::Stack => region_kind::STACK,
-        RegionKind::Vdso => region_kind::VDSO,
-        RegionKind::Vvar => region_kind::VVAR,
-        RegionKind::Vsyscall => region_kind::VSYSCALL,
-        RegionKind::Shm => region_kind::SHM,
-        RegionKind::Memfd => region_kind::MEMFD,
-        RegionKind::AnonInode => region_kind::ANON_INODE,
-        RegionKind::Special => region_kind::SPECIAL,
-    }
 }
 
 impl Region {
@@ -275,7 +222,7 @@ impl Region {
     /// The kind the analyzer sees.
     pub fn region_kind(&self) -> RegionKind {
         self.kind.unwrap_or_else(|| {
-            classify(
+            RegionKind::classify(
                 self.path.as_deref().unwrap_or(&[]),
                 self.perms & perms::SHARED != 0,
             )

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
 use std::sync::{Mutex, OnceLock};
 
-use super::fixture::{Fixture, kind_code};
+use super::fixture::Fixture;
 use super::host::CallCtx;
 use super::value::{ABSENT_CELL, OwnedValue};
 use super::{Outcome, Problem, Stage};
@@ -528,7 +528,7 @@ fn regions(f: &Fixture) -> Vec<RegionV2> {
                 dev_major: r.dev.0,
                 dev_minor: r.dev.1,
                 perms: r.perms,
-                kind: kind_code(r.region_kind()),
+                kind: r.region_kind().code(),
                 path: r.path.as_deref().map_or(StrV2::ABSENT, bytes),
                 vm_flags: text(&r.vm_flags),
                 usage_present: present,

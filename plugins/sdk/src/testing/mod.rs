@@ -93,7 +93,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-pub use fixture::{Fixture, Region, classify};
+pub use fixture::{Fixture, Region};
 pub use harness::Harness;
 pub use parse::{FixtureError, MAP_FILE_LIMIT, SMALL_FILE_LIMIT, SMAPS_FIELDS};
 pub use value::OwnedValue;

@@ -155,7 +155,7 @@ fn maps_line(line: &[u8], n: usize) -> Result<Region, FixtureError> {
         .inode(inode);
     r.perms = perms;
     // vmpipe classifies the path as printed, and gives plugins the decoded bytes.
-    r.kind = Some(super::fixture::classify(
+    r.kind = Some(crate::RegionKind::classify(
         printed,
         perms & crate::abi::perms::SHARED != 0,
     ));

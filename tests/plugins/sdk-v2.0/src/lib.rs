@@ -77,8 +77,6 @@ pub mod export;
 mod host;
 mod options;
 mod schema;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod view;
 
 pub use host::{EmitError, Host, MemoryError, Value};
