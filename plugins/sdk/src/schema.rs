@@ -252,6 +252,25 @@ pub mod column {
 
 /// A typed handle on one of the analyzer's region columns, made by
 /// [`crate::region_columns!`]: [`crate::Host::set`] takes only values of its type.
+///
+/// ```
+/// # vmpipe_plugin::region_columns! { REGION_COLUMNS = [ SIZE: U64 = ("size", "bytes"), ]; }
+/// fn emit(host: &mut vmpipe_plugin::Host<'_>) -> vmpipe_plugin::Result {
+///     host.set(0, SIZE, 4096u64)?;
+///     host.set(0, SIZE, None)?; // an empty cell
+///     Ok(())
+/// }
+/// ```
+///
+/// A value of another type does not compile:
+///
+/// ```compile_fail
+/// # vmpipe_plugin::region_columns! { REGION_COLUMNS = [ SIZE: U64 = ("size", "bytes"), ]; }
+/// fn emit(host: &mut vmpipe_plugin::Host<'_>) -> vmpipe_plugin::Result {
+///     host.set(0, SIZE, "4096")?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct RegionColumn<K> {
     index: u32,
@@ -289,7 +308,27 @@ impl<K: ColumnKind> RegionColumn<K> {
 }
 
 /// A handle on one of the analyzer's tables, with `N` columns, made by [`crate::tables!`]:
-/// [`crate::Host::row`] takes exactly `N` cells.
+/// [`crate::Host::row`] takes exactly `N` cells, in an array on the stack.
+///
+/// ```
+/// # use vmpipe_plugin::Value;
+/// # vmpipe_plugin::tables! { TABLES = [ T: Process ("t", "t") { "a": U64 = "a", "b": Text = "b", }, ]; }
+/// fn emit(host: &mut vmpipe_plugin::Host<'_>) -> vmpipe_plugin::Result {
+///     host.row(T, [Value::U64(1), Value::Text("x")])?;
+///     Ok(())
+/// }
+/// ```
+///
+/// A row with another number of cells does not compile:
+///
+/// ```compile_fail
+/// # use vmpipe_plugin::Value;
+/// # vmpipe_plugin::tables! { TABLES = [ T: Process ("t", "t") { "a": U64 = "a", "b": Text = "b", }, ]; }
+/// fn emit(host: &mut vmpipe_plugin::Host<'_>) -> vmpipe_plugin::Result {
+///     host.row(T, [Value::U64(1)])?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Table<const N: usize> {
     index: u32,
