@@ -222,6 +222,11 @@ fn main() -> ExitCode {
             match template::create(&name, lang, &dir, &sdk) {
                 Ok(path) => {
                     eprintln!("vmpipe: wrote {}", path.display());
+                    if let (Lang::Rust, Sdk::Version(v)) = (lang, &sdk) {
+                        eprintln!(
+                            "vmpipe: its Cargo.toml asks a registry for vmpipe-plugin {v}; to build against a vmpipe checkout instead, pass --sdk PATH/TO/vmpipe/plugins/sdk"
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
