@@ -15,7 +15,7 @@ use std::path::Path;
 
 use support::{Table, require_root, start_target, sweep};
 use vmpipe::model::UsageField;
-use vmpipe::sink::cell::{escape, unguard};
+use vmpipe::model::escape::{escape, unguard};
 use vmpipe_plugin::testing::{self, Fixture, OwnedValue, SMAPS_FIELDS};
 use vmpipe_plugin::{Analyzer, Host, Options, Process, Regions, Schema};
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use support::{Table, start_target, vmpipe};
-use vmpipe::sink::cell::{unescape, unguard};
+use vmpipe::model::escape::{unescape, unguard};
 
 const NAME: &[u8] = b"=1+2\t\x1b[2J\xff";
 const FILES: [&[u8]; 4] = [

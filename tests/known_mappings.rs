@@ -4,7 +4,7 @@
 mod support;
 
 use support::{DELETED_NAME, RO_NAME, Table, start_map_target, sweep};
-use vmpipe::sink::cell::unescape;
+use vmpipe::model::escape::unescape;
 
 const PAGE: u64 = 4096;
 

@@ -15,19 +15,17 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub use vmpipe_source as source;
+pub use vmpipe_source::{fsat, model, privilege};
+
 pub mod engine;
-pub mod fsat;
 pub mod interrupt;
 pub mod loader_environment;
-pub mod model;
 pub mod pipeline;
 pub mod plugin;
 pub mod plugin_template;
-pub mod privilege;
-pub mod progress;
 pub mod report;
 pub mod run;
 pub mod sink;
 pub mod snapshot;
-pub mod source;
 pub mod summary;

@@ -24,9 +24,9 @@
 
 use std::fmt::Write as _;
 
+use crate::model::escape as cell;
 use crate::model::{Cell, Region, RegionKind, UsageField};
 use crate::plugin::RunSchema;
-use crate::sink::cell;
 use crate::source::Collected;
 
 /// A size as vmmap prints it.

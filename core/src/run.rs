@@ -153,7 +153,7 @@ pub fn report_pipeline(target: &str) -> Result<Pipeline, RunError> {
     } else {
         let path = PathBuf::from(target);
         let selection = Selection::default();
-        if looks_like_vmmap(&path) {
+        if crate::source::vmmap_reports::looks_like_report(&path) {
             SourceConfig::VmmapReport {
                 path: Some(path),
                 selection,
@@ -180,27 +180,4 @@ pub fn report_pipeline(target: &str) -> Result<Pipeline, RunError> {
             style: TextStyle::Vmmap,
         }],
     })
-}
-
-/// True when `path` (or the first file of the directory `path`) reads like a vmmap report.
-/// Opened as the vmmap-report source opens it (no planted link followed, non-blocking,
-/// regular files only), and only the first 64 KiB read.
-fn looks_like_vmmap(path: &Path) -> bool {
-    use std::io::Read;
-    let Some(Ok((_, file))) = crate::source::vmmap_reports::files(path)
-        .ok()
-        .and_then(|mut f| f.next())
-    else {
-        return false;
-    };
-    let mut head = Vec::new();
-    let read = file.take(1 << 16).read_to_end(&mut head);
-    read.is_ok()
-        && [
-            &b"REGION TYPE"[..],
-            b"Virtual Memory Map of process",
-            b"VIRTUAL SIZE",
-        ]
-        .iter()
-        .any(|m| head.windows(m.len()).any(|w| w == *m))
 }

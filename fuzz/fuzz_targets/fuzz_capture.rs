@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use vmpipe::source::capture::Capture;
-use vmpipe::source::capture::index::{self, Index};
-use vmpipe::source::{Selection, Source};
+use vmpipe_source::capture::Capture;
+use vmpipe_source::capture::index::{self, Index};
+use vmpipe_source::{Selection, Source};
 
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();

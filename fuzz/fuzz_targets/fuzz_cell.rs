@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmpipe::sink::cell;
+use vmpipe_source::model::escape as cell;
 
 fuzz_target!(|data: &[u8]| {
     let escaped = cell::escape(data);

@@ -5,10 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmpipe::model::Region;
-use vmpipe::source::budget::Budget;
-use vmpipe::source::linux::map_stream::{MapFormat, Sizes, StreamError, parse_stream_sized};
-use vmpipe::source::linux::{ParseError, maps, smaps};
+use vmpipe_source::model::Region;
+use vmpipe_source::budget::Budget;
+use vmpipe_source::linux::map_stream::{MapFormat, Sizes, StreamError, parse_stream_sized};
+use vmpipe_source::linux::{ParseError, maps, smaps};
 
 fuzz_target!(|data: &[u8]| {
     let [a, b, c, d, text @ ..] = data else {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmpipe::source::linux::maps;
+use vmpipe_source::linux::maps;
 
 fuzz_target!(|data: &[u8]| {
     let mut regions = Vec::new();

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmpipe::source::linux::smaps;
+use vmpipe_source::linux::smaps;
 
 fuzz_target!(|data: &[u8]| {
     let mut regions = Vec::new();

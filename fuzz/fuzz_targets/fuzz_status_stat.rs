@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vmpipe::source::linux::{stat, status};
+use vmpipe_source::linux::{stat, status};
 
 fuzz_target!(|data: &[u8]| {
     match status::parse(data) {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use vmpipe::source::capture::index::{self, Content, Index};
+use vmpipe_source::capture::index::{self, Content, Index};
 
 fn scratch(ext: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();

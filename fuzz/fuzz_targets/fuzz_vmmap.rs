@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use vmpipe::source::limits::{VMMAP_LINE_BYTES, VMMAP_PARSED_BYTES};
-use vmpipe::source::vmmap;
-use vmpipe::source::vmmap_reports::VmmapReports;
-use vmpipe::source::{Selection, Source};
+use vmpipe_source::limits::{VMMAP_LINE_BYTES, VMMAP_PARSED_BYTES};
+use vmpipe_source::vmmap;
+use vmpipe_source::vmmap_reports::VmmapReports;
+use vmpipe_source::{Selection, Source};
 
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();

@@ -46,7 +46,7 @@ impl Place {
 /// ```
 ///
 /// The source line is shown as written, except that control, format and separator
-/// characters are escaped ([`crate::sink::cell::display_source`]) so that no byte of the
+/// characters are escaped ([`crate::model::escape::display_source`]) so that no byte of the
 /// file can move the terminal's cursor or reorder what it shows. A place without a line
 /// (a pipeline vmpipe built itself) gives only `FILE: message`.
 pub fn render(
@@ -65,14 +65,16 @@ pub fn render(
         place.line,
         place.column
     )?;
-    let shown = crate::sink::cell::display_source(&place.source_line);
+    let shown = crate::model::escape::display_source(&place.source_line);
     // The caret goes under the character at the column: count what the escaped prefix takes.
     let prefix: String = place
         .source_line
         .chars()
         .take(place.column.saturating_sub(1))
         .collect();
-    let indent = crate::sink::cell::display_source(&prefix).chars().count();
+    let indent = crate::model::escape::display_source(&prefix)
+        .chars()
+        .count();
     writeln!(f, "    |")?;
     writeln!(f, "{:>3} | {shown}", place.line)?;
     write!(f, "    | {}^", " ".repeat(indent))

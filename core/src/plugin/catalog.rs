@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::{Plugin, PluginSearch, builtin, describe};
+use crate::model::escape as cell;
 use crate::plugin::schema::{AnalyzerSchema, ColumnSchema};
-use crate::sink::cell;
 
 fn columns(out: &mut String, indent: &str, cols: &[ColumnSchema]) {
     for c in cols {

@@ -471,7 +471,7 @@ unsafe extern "C" fn log(c: *mut c_void, level: u32, msg: StrV2) {
         eprintln!(
             "vmpipe: analyzer \"{name}\" ({}): {}",
             c.stage,
-            crate::sink::cell::display(msg.as_bytes())
+            crate::model::escape::display(msg.as_bytes())
         );
     }
 }

@@ -202,7 +202,7 @@ impl Analyzers {
             for (_, warning) in ctx.problems.drain(..) {
                 let message = format!(
                     "warning from analyzer \"{name}\": {}",
-                    crate::sink::cell::display(warning.as_bytes())
+                    crate::model::escape::display(warning.as_bytes())
                 );
                 let at = &cfg.at;
                 eprintln!("vmpipe: {}", Located { file, at, message });
@@ -212,7 +212,7 @@ impl Analyzers {
                 Err(f) => {
                     let at = f.option.as_deref().map(|k| cfg.place_of(k));
                     // The plugin's text, for a terminal.
-                    let message = crate::sink::cell::display(f.message.as_bytes());
+                    let message = crate::model::escape::display(f.message.as_bytes());
                     let problem = if f.panicked {
                         PluginProblem::Panicked { name, message }
                     } else {

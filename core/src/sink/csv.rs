@@ -8,7 +8,7 @@
 //!
 //! Every file has a header row. Byte counts are plain integers (bytes, not kB), addresses are
 //! `0x` + lowercase hex, booleans `true`/`false`, absent values empty. Paths, names and command
-//! lines use the reversible escape of [`super::cell`]. Rows are in pid order, then address
+//! lines use the reversible escape of [`crate::model::escape`]. Rows are in pid order, then address
 //! order; the same input gives the same bytes.
 
 use std::ffi::OsStr;
@@ -272,7 +272,7 @@ struct Cached {
 impl CsvSink {
     /// Opens `dir` (created if needed, see [`OutDir::open`]) and starts every file of a run
     /// with `schema`; `formula_guard` neutralises text cells a spreadsheet would run (see
-    /// [`super::cell`]).
+    /// [`crate::model::escape`]).
     pub fn create(
         dir: &Path,
         schema: &RunSchema,

@@ -14,8 +14,8 @@
 
 use std::ops::Range;
 
-use super::cell;
 use crate::model::Cell;
+use crate::model::escape as cell;
 
 /// One row being built: all cells in one buffer, each followed by `,`.
 #[derive(Default)]

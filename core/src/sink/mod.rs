@@ -7,7 +7,6 @@
 //! absent.
 
 pub mod atomic_file;
-pub mod cell;
 pub mod csv;
 mod csv_row;
 pub mod out_dir;
