@@ -20,10 +20,10 @@ use std::time::Instant;
 use thiserror::Error;
 
 use crate::model::ProcessStatus;
+use crate::output::OutputError;
 use crate::plugin::Analyzers;
-use crate::sink::{RunOutput, Sink, SinkError};
+use crate::sink::{RunOutput, RunSummary, Sink};
 use crate::source::{Collected, Source, SourceError, limits};
-use crate::summary::RunSummary;
 
 /// Something told how far a run has come (a progress bar).
 pub trait Progress: Send + Sync {
@@ -55,7 +55,7 @@ pub enum EngineError {
     Source(#[from] SourceError),
     /// A sink could not write.
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(#[from] OutputError),
     /// SIGINT or SIGTERM arrived: the run stopped taking processes and wrote nothing.
     #[error("interrupted after {done} of {total} processes")]
     Interrupted {
@@ -114,7 +114,7 @@ struct Finished {
 struct Writer<'s> {
     sinks: &'s mut [Box<dyn Sink>],
     summary: &'s mut RunSummary,
-    error: Option<SinkError>,
+    error: Option<OutputError>,
 }
 
 /// The state the pool's threads share while a run goes on.
@@ -344,7 +344,7 @@ pub fn run(
         files.extend(sink.finish(&summary, &run)?);
     }
     interrupted(pids.len())?;
-    let files = crate::sink::AtomicFile::commit_all(files)?;
+    let files = crate::output::AtomicFile::commit_all(files)?;
     Ok((summary, files))
 }
 
@@ -410,10 +410,10 @@ mod tests {
     }
 
     impl Sink for Record {
-        fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
+        fn process(&mut self, c: &Collected) -> Result<(), OutputError> {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             if self.fault == Fault::FailAt(c.process.pid) {
-                return Err(SinkError::io("/x", std::io::Error::other("disk full")));
+                return Err(OutputError::io("/x", std::io::Error::other("disk full")));
             }
             assert!(self.fault != Fault::PanicAt(c.process.pid), "a sink bug");
             self.seen.lock().unwrap().push(c.process.pid);
@@ -429,7 +429,7 @@ mod tests {
             self: Box<Self>,
             _: &RunSummary,
             _: &RunOutput,
-        ) -> Result<Vec<crate::sink::AtomicFile>, SinkError> {
+        ) -> Result<Vec<crate::output::AtomicFile>, OutputError> {
             Ok(vec![])
         }
     }

@@ -5,7 +5,7 @@
 //! the engine and `vmpipe snapshot` look at [`requested`] between processes. A second signal
 //! while the first is being handled takes the default action (the process ends at once; what
 //! it leaves behind, the next run into the same directory removes, see
-//! [`crate::sink::out_dir`]).
+//! [`crate::output::out_dir`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

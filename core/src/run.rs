@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::engine::{self, EngineError, EngineOptions};
+use crate::output::OutputError;
 use crate::pipeline::{self, Pipeline, PipelineError, SourceConfig};
 use crate::plugin::{Analyzers, PluginErrors, PluginSearch};
-use crate::sink::{self, SinkError};
+use crate::sink::{self, RunSummary};
 use crate::source::Source;
 use crate::source::capture::{Capture, CaptureError};
 #[cfg(not(target_os = "macos"))]
 use crate::source::linux::LiveLinux;
-use crate::source::vmmap_reports::{ReportsError, VmmapReports};
-use crate::summary::RunSummary;
+use crate::source::vmmap::{ReportsError, VmmapReports};
 
 /// What a run produced.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ pub enum RunError {
     Plugins(#[from] PluginErrors),
     /// An output could not be opened.
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(#[from] OutputError),
     /// An offline source was given no path.
     #[error("the {0} source needs a path: give --input PATH, or path = \"…\" in [source]")]
     NoInput(&'static str),
@@ -153,7 +153,7 @@ pub fn report_pipeline(target: &str) -> Result<Pipeline, RunError> {
     } else {
         let path = PathBuf::from(target);
         let selection = Selection::default();
-        if crate::source::vmmap_reports::looks_like_report(&path) {
+        if crate::source::vmmap::looks_like_report(&path) {
             SourceConfig::VmmapReport {
                 path: Some(path),
                 selection,

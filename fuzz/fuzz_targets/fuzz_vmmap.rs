@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use vmpipe_source::limits::{VMMAP_LINE_BYTES, VMMAP_PARSED_BYTES};
 use vmpipe_source::vmmap;
-use vmpipe_source::vmmap_reports::VmmapReports;
+use vmpipe_source::vmmap::VmmapReports;
 use vmpipe_source::{Selection, Source};
 
 fn scratch() -> &'static PathBuf {

@@ -27,7 +27,6 @@ pub mod macos;
 mod memory;
 mod selection;
 pub mod vmmap;
-pub mod vmmap_reports;
 
 use std::path::PathBuf;
 

@@ -162,7 +162,7 @@ pub enum SinkConfig {
 pub enum TextStyle {
     /// A sweep summary: totals, rankings, what could not be read, analyzer tables.
     Summary,
-    /// Every process in the layout of macOS vmmap (see [`crate::report`]).
+    /// Every process in the layout of macOS vmmap (see [`crate::sink::vmmap_text`]).
     Vmmap,
 }
 

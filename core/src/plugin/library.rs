@@ -33,7 +33,7 @@
 //!   host speaks, and a panic strategy other than `abort` ([`super::schema::table_of`]).
 //!
 //! A privileged vmpipe started with `LD_LIBRARY_PATH` executes itself again without it
-//! ([`crate::loader_environment`]), since the loader would otherwise search it on every
+//! ([`crate::plugin::loader_environment`]), since the loader would otherwise search it on every
 //! `dlopen`. On macOS only the plugin file itself is vetted (its dependencies, named by
 //! install name, are not resolved here).
 //!

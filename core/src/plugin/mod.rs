@@ -15,8 +15,10 @@ mod instance;
 #[cfg(target_os = "linux")]
 mod ld_cache;
 mod library;
+pub mod loader_environment;
 mod marshal;
 mod schema;
+pub mod template;
 mod trust;
 
 use std::path::{Path, PathBuf};

@@ -17,15 +17,15 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::atomic_file::AtomicFile;
 use super::csv_row::{Prepared, Row};
-use super::out_dir::OutDir;
-use super::writeback::Writeback;
-use super::{RunOutput, Sink, SinkError};
+use super::{RunOutput, Sink};
 use crate::model::{Cell, Region, TableRow, UsageField};
+use crate::output::out_dir::OutDir;
+use crate::output::writeback::Writeback;
+use crate::output::{AtomicFile, OutputError};
 use crate::plugin::{RunSchema, table_header};
+use crate::sink::RunSummary;
 use crate::source::{Collected, ErrorRow};
-use crate::summary::RunSummary;
 
 /// Columns of `regions.csv`, in order.
 pub const REGION_COLUMNS: &[&str] = &[
@@ -142,7 +142,11 @@ struct Table {
 }
 
 impl Table {
-    fn create<S: AsRef<[u8]>>(dir: &OutDir, name: &str, columns: &[S]) -> Result<Table, SinkError> {
+    fn create<S: AsRef<[u8]>>(
+        dir: &OutDir,
+        name: &str,
+        columns: &[S],
+    ) -> Result<Table, OutputError> {
         let file = AtomicFile::create(dir, OsStr::new(name))?;
         let path = file.target();
         let mut writer = csv::WriterBuilder::new()
@@ -150,7 +154,7 @@ impl Table {
             .from_writer(file.file()?);
         writer
             .write_record(columns)
-            .map_err(|e| SinkError::csv(&path, e))?;
+            .map_err(|e| OutputError::csv(&path, e))?;
         Ok(Table {
             file,
             writer,
@@ -158,21 +162,21 @@ impl Table {
         })
     }
 
-    fn write(&mut self, row: &Row) -> Result<(), SinkError> {
+    fn write(&mut self, row: &Row) -> Result<(), OutputError> {
         self.record.clear();
         for c in row.cells() {
             self.record.push_field(c);
         }
         self.writer
             .write_byte_record(&self.record)
-            .map_err(|e| SinkError::csv(self.file.target(), e))
+            .map_err(|e| OutputError::csv(self.file.target(), e))
     }
 
     /// Writes what is buffered; the file, still under its temporary name.
-    fn close(mut self) -> Result<AtomicFile, SinkError> {
+    fn close(mut self) -> Result<AtomicFile, OutputError> {
         self.writer
             .flush()
-            .map_err(|e| SinkError::io(self.file.target(), e))?;
+            .map_err(|e| OutputError::io(self.file.target(), e))?;
         drop(self.writer);
         Ok(self.file)
     }
@@ -195,16 +199,16 @@ impl LineTable {
         dir: &OutDir,
         name: &str,
         columns: &[S],
-    ) -> Result<LineTable, SinkError> {
+    ) -> Result<LineTable, OutputError> {
         let file = AtomicFile::create(dir, OsStr::new(name))?;
         let path = file.target();
         let mut header = csv::Writer::from_writer(Vec::with_capacity(Self::FLUSH_AT + 4096));
         header
             .write_record(columns)
-            .map_err(|e| SinkError::csv(&path, e))?;
+            .map_err(|e| OutputError::csv(&path, e))?;
         let buf = header
             .into_inner()
-            .map_err(|e| SinkError::csv(&path, e.into_error().into()))?;
+            .map_err(|e| OutputError::csv(&path, e.into_error().into()))?;
         Ok(LineTable {
             out: file.file()?,
             file,
@@ -213,7 +217,7 @@ impl LineTable {
         })
     }
 
-    fn write(&mut self, row: &Row) -> Result<(), SinkError> {
+    fn write(&mut self, row: &Row) -> Result<(), OutputError> {
         row.line_into(&mut self.buf);
         if self.buf.len() >= Self::FLUSH_AT {
             self.flush()?;
@@ -221,21 +225,21 @@ impl LineTable {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), SinkError> {
+    fn flush(&mut self) -> Result<(), OutputError> {
         self.out
             .write_all(&self.buf)
             .and_then(|()| self.writeback.wrote(&self.out, self.buf.len()))
-            .map_err(|e| SinkError::io(self.file.target(), e))?;
+            .map_err(|e| OutputError::io(self.file.target(), e))?;
         self.buf.clear();
         Ok(())
     }
 
     /// Writes what is buffered; the file, still under its temporary name.
-    fn close(mut self) -> Result<AtomicFile, SinkError> {
+    fn close(mut self) -> Result<AtomicFile, OutputError> {
         self.flush()?;
         self.writeback
             .finish()
-            .map_err(|e| SinkError::io(self.file.target(), e))?;
+            .map_err(|e| OutputError::io(self.file.target(), e))?;
         drop(self.out);
         Ok(self.file)
     }
@@ -277,7 +281,7 @@ impl CsvSink {
         dir: &Path,
         schema: &RunSchema,
         formula_guard: bool,
-    ) -> Result<CsvSink, SinkError> {
+    ) -> Result<CsvSink, OutputError> {
         let dir = &OutDir::open(dir)?;
         let mut region_columns: Vec<&str> = REGION_COLUMNS.to_vec();
         region_columns.extend(schema.region_columns.iter().map(|(_, c)| c.name.as_str()));
@@ -305,7 +309,11 @@ impl CsvSink {
         row.escaped(e.error.as_bytes());
     }
 
-    fn table_row(&mut self, process: Option<(u32, &[u8])>, r: &TableRow) -> Result<(), SinkError> {
+    fn table_row(
+        &mut self,
+        process: Option<(u32, &[u8])>,
+        r: &TableRow,
+    ) -> Result<(), OutputError> {
         self.row.clear();
         if let Some((pid, name)) = process {
             self.row.int(u64::from(pid));
@@ -453,7 +461,7 @@ fn device_into(major: u32, minor: u32, out: &mut Vec<u8>) {
 }
 
 impl Sink for CsvSink {
-    fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
+    fn process(&mut self, c: &Collected) -> Result<(), OutputError> {
         self.row.prepare(&c.process.name, &mut self.cached.name);
         self.cached.path = None;
         for (i, r) in c.regions.iter().enumerate() {
@@ -476,7 +484,7 @@ impl Sink for CsvSink {
         mut self: Box<Self>,
         _summary: &RunSummary,
         run: &RunOutput,
-    ) -> Result<Vec<AtomicFile>, SinkError> {
+    ) -> Result<Vec<AtomicFile>, OutputError> {
         for r in &run.rows {
             self.table_row(None, r)?;
         }

@@ -9,16 +9,15 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-use super::RunOutput;
-use super::atomic_file::AtomicFile;
-use super::out_dir::OutDir;
-use super::{Sink, SinkError};
+use super::{RunOutput, Sink};
 use crate::model::escape as cell;
 use crate::model::{Cell, ProcessStatus, TableRow, UsageField};
+use crate::output::out_dir::OutDir;
+use crate::output::{AtomicFile, OutputError};
 use crate::pipeline::TextStyle;
 use crate::plugin::{RunSchema, table_header};
+use crate::sink::RunSummary;
 use crate::source::Collected;
-use crate::summary::RunSummary;
 
 /// What the report keeps of each process.
 struct Line {
@@ -60,11 +59,11 @@ impl TextSink {
         style: TextStyle,
         schema: &RunSchema,
         source: &str,
-    ) -> Result<TextSink, SinkError> {
+    ) -> Result<TextSink, OutputError> {
         let file = match path {
             Some(p) => {
                 let (dir, name) = crate::fsat::split_file(p).ok_or_else(|| {
-                    SinkError::io(
+                    OutputError::io(
                         p,
                         std::io::Error::new(
                             std::io::ErrorKind::InvalidInput,
@@ -242,9 +241,9 @@ impl TextSink {
 }
 
 impl Sink for TextSink {
-    fn process(&mut self, c: &Collected) -> Result<(), SinkError> {
+    fn process(&mut self, c: &Collected) -> Result<(), OutputError> {
         if let Some((text, schema, source)) = &mut self.vmmap {
-            crate::report::render(c, schema, source, text);
+            super::vmmap_text::render(c, schema, source, text);
             return Ok(());
         }
         let p = &c.process;
@@ -274,7 +273,7 @@ impl Sink for TextSink {
         mut self: Box<Self>,
         summary: &RunSummary,
         run: &RunOutput,
-    ) -> Result<Vec<AtomicFile>, SinkError> {
+    ) -> Result<Vec<AtomicFile>, OutputError> {
         for r in &run.rows {
             self.keep_row(None, r);
         }
@@ -286,7 +285,7 @@ impl Sink for TextSink {
             Some(file) => {
                 let mut f = file.file()?;
                 f.write_all(report.as_bytes())
-                    .map_err(|e| SinkError::io(file.target(), e))?;
+                    .map_err(|e| OutputError::io(file.target(), e))?;
                 drop(f);
                 Ok(vec![file])
             }
@@ -295,7 +294,7 @@ impl Sink for TextSink {
                 stdout
                     .write_all(report.as_bytes())
                     .and_then(|()| stdout.flush())
-                    .map_err(|e| SinkError::io("<stdout>", e))?;
+                    .map_err(|e| OutputError::io("<stdout>", e))?;
                 Ok(Vec::new())
             }
         }

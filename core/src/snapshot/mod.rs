@@ -33,8 +33,8 @@ use rustix::fs::{Mode, OFlags};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::sink::SinkError;
-use crate::sink::out_dir::OutDir;
+use crate::output::OutputError;
+use crate::output::out_dir::OutDir;
 use crate::source::limits;
 
 mod bounded;
@@ -57,7 +57,7 @@ pub enum SnapshotError {
     },
     /// The output directory could not be used, or the snapshot put in place.
     #[error(transparent)]
-    Output(#[from] SinkError),
+    Output(#[from] OutputError),
     /// The output exists already (a snapshot never overwrites evidence).
     #[error("{0} exists already: a snapshot never replaces an existing file or directory")]
     Exists(PathBuf),
@@ -359,7 +359,7 @@ pub fn write(out: &Path, pids: &[u32]) -> Result<SnapshotSummary, SnapshotError>
         });
     }
     w.store.commit().map_err(|e| match e {
-        SinkError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+        OutputError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
             SnapshotError::Exists(out.to_path_buf())
         }
         other => SnapshotError::Output(other),

@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use rustix::fs::{Mode, OFlags};
 
 use super::bounded::{self, Copied, Records};
-use crate::sink::out_dir::{self, OutDir};
-use crate::sink::{AtomicFile, SinkError};
+use crate::output::out_dir::{self, OutDir};
+use crate::output::{AtomicFile, OutputError};
 
 /// The mode of a snapshot directory (its files are 0644 less the umask).
 const DIR_MODE: Mode = Mode::from_bits_truncate(0o755);
@@ -77,7 +77,7 @@ pub fn inside(pid: Option<u32>, name: &str) -> String {
 impl Store {
     /// Starts the snapshot `name` in `parent`: an archive when the name ends in `.tar`,
     /// `.tar.gz` or `.tgz`, else a directory.
-    pub fn create(parent: &OutDir, name: &OsStr) -> Result<Store, SinkError> {
+    pub fn create(parent: &OutDir, name: &OsStr) -> Result<Store, OutputError> {
         let text = name.to_string_lossy();
         let gz = text.ends_with(".tar.gz") || text.ends_with(".tgz");
         if gz || text.ends_with(".tar") {
@@ -91,7 +91,7 @@ impl Store {
             } else {
                 Box::new(out)
             };
-            let spool = spool(parent).map_err(|e| SinkError::io(file.target(), e))?;
+            let spool = spool(parent).map_err(|e| OutputError::io(file.target(), e))?;
             return Ok(Store::Tar(TarStore {
                 file: Some(file),
                 builder: tar::Builder::new(sink),
@@ -100,7 +100,7 @@ impl Store {
         }
         let temp = OutDir::temp_name(name);
         let root = make_dir(parent.fd(), &temp, Mode::RWXU)
-            .map_err(|e| SinkError::io(parent.shown(&temp), e))?;
+            .map_err(|e| OutputError::io(parent.shown(&temp), e))?;
         Ok(Store::Dir(DirStore {
             parent: parent.clone(),
             name: name.to_os_string(),
@@ -157,37 +157,37 @@ impl Store {
     }
 
     /// Completes the snapshot and puts it in place (never over anything already there).
-    pub fn commit(self) -> Result<PathBuf, SinkError> {
+    pub fn commit(self) -> Result<PathBuf, OutputError> {
         match self {
             Store::Dir(mut d) => {
                 let target = d.parent.shown(&d.name);
                 d.current = None;
                 d.proc = None;
-                rustix::fs::fsync(&d.root).map_err(|e| SinkError::io(&target, e.into()))?;
+                rustix::fs::fsync(&d.root).map_err(|e| OutputError::io(&target, e.into()))?;
                 if !d.parent.is(&d.temp, &d.root)? {
-                    return Err(SinkError::Tampered {
+                    return Err(OutputError::Tampered {
                         path: d.parent.shown(&d.temp),
                     });
                 }
                 rustix::fs::fchmod(&d.root, DIR_MODE)
-                    .map_err(|e| SinkError::io(&target, e.into()))?;
+                    .map_err(|e| OutputError::io(&target, e.into()))?;
                 d.parent.rename(&d.temp, &d.name, true)?;
                 d.done = true;
                 if !d.parent.is(&d.name, &d.root)? {
-                    return Err(SinkError::Tampered { path: target });
+                    return Err(OutputError::Tampered { path: target });
                 }
                 Ok(target)
             }
             Store::Tar(mut t) => {
                 let file = t.file.take().ok_or_else(|| {
-                    SinkError::io(".", io::Error::other("the snapshot archive was closed"))
+                    OutputError::io(".", io::Error::other("the snapshot archive was closed"))
                 })?;
                 let target = file.target();
                 let mut sink = t
                     .builder
                     .into_inner()
-                    .map_err(|e| SinkError::io(&target, e))?;
-                sink.flush().map_err(|e| SinkError::io(&target, e))?;
+                    .map_err(|e| OutputError::io(&target, e))?;
+                sink.flush().map_err(|e| OutputError::io(&target, e))?;
                 drop(sink);
                 file.commit_new(ARCHIVE_MODE)
             }

@@ -1,6 +1,6 @@
 //! The live macOS source: every process of this Mac, read through Mach and libproc the way
 //! `vmmap` reads one, into the same records the vmmap-report source
-//! ([`super::vmmap_reports`]) makes of a vmmap report — so every analyzer and sink treats a
+//! ([`crate::vmmap::VmmapReports`]) makes of a vmmap report — so every analyzer and sink treats a
 //! live Mac process and a saved report alike.
 //!
 //! # What is read, and what a failure means

@@ -13,8 +13,8 @@ use super::share_mode::{SHARE_MODES, SM_TRUESHARED, share_mode_code, share_mode_
 use super::submap_walk::RegionInfo;
 use super::tags::{self, Evidence, TAGS, TagFacts};
 use crate::model::{Region, UsageField};
+use crate::vmmap::VmmapReports;
 use crate::vmmap::{self, VmmapReport};
-use crate::vmmap_reports::VmmapReports;
 use crate::{Selection, Source};
 
 fn fixture_dir() -> PathBuf {

@@ -9,8 +9,8 @@ use std::mem::size_of;
 
 use super::error::Warning;
 use super::header::Header;
+use super::parse::VmmapReport;
 use super::regions::VmmapRegion;
-use super::report::VmmapReport;
 use super::summary::SummaryRow;
 use super::zones::ZoneRow;
 

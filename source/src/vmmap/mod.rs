@@ -77,9 +77,10 @@
 mod budget;
 mod error;
 mod header;
+mod parse;
 mod regions;
-mod report;
 mod size;
+mod source;
 mod summary;
 mod table;
 mod tokens;
@@ -87,8 +88,9 @@ mod zones;
 
 pub use error::{VmmapError, Warning};
 pub use header::Header;
+pub use parse::{VmmapReport, parse, parse_within};
 pub use regions::{RegionSection, VmmapRegion};
-pub use report::{VmmapReport, parse, parse_within};
 pub use size::{parse_size, parse_size_in};
+pub use source::{NO_PID_BASE, ReportsError, VmmapReports, looks_like_report};
 pub use summary::SummaryRow;
 pub use zones::ZoneRow;

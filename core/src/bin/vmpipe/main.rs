@@ -52,7 +52,7 @@ fn prepare(path: &Path, search: &PluginSearch) -> Result<(Pipeline, plugin::Anal
 
 fn main() -> ExitCode {
     // Before anything else: a privileged vmpipe must not inherit the loader's search path.
-    if let Err(e) = vmpipe::loader_environment::drop_library_path() {
+    if let Err(e) = vmpipe::plugin::loader_environment::drop_library_path() {
         eprintln!(
             "vmpipe: warning: {e}; plugin dependencies it could supply are judged like a RUNPATH"
         );
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
                     sdk,
                 },
         } => {
-            use vmpipe::plugin_template::{self as template, Lang, Sdk};
+            use vmpipe::plugin::template::{self as template, Lang, Sdk};
             let lang = match lang {
                 LangArg::Rust => Lang::Rust,
                 LangArg::C => Lang::C,

@@ -120,29 +120,35 @@ type Files = &'static [(&'static str, &'static str)];
 const RUST: Files = &[
     (
         "Cargo.toml",
-        include_str!("../templates/plugin-rust/Cargo.toml"),
+        include_str!("../../templates/plugin-rust/Cargo.toml"),
     ),
     (
         "src/lib.rs",
-        include_str!("../templates/plugin-rust/src/lib.rs"),
+        include_str!("../../templates/plugin-rust/src/lib.rs"),
     ),
     (
         "pipeline.toml",
-        include_str!("../templates/plugin-rust/pipeline.toml"),
+        include_str!("../../templates/plugin-rust/pipeline.toml"),
     ),
 ];
 
 const C: Files = &[
-    ("plugin.c", include_str!("../templates/plugin-c/plugin.c")),
-    ("Makefile", include_str!("../templates/plugin-c/Makefile")),
+    (
+        "plugin.c",
+        include_str!("../../templates/plugin-c/plugin.c"),
+    ),
+    (
+        "Makefile",
+        include_str!("../../templates/plugin-c/Makefile"),
+    ),
     (
         "pipeline.toml",
-        include_str!("../templates/plugin-c/pipeline.toml"),
+        include_str!("../../templates/plugin-c/pipeline.toml"),
     ),
 ];
 
 /// The SDK's generated C header, copied next to a C plugin's source.
-const C_HEADER: &str = include_str!("../../plugins/sdk/include/vmpipe_plugin.h");
+const C_HEADER: &str = include_str!("../../../plugins/sdk/include/vmpipe_plugin.h");
 
 /// True for a name vmpipe accepts as an analyzer's (the SDK and the host check the same).
 fn valid(name: &str) -> bool {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use rustix::fs::Mode;
 
-use super::SinkError;
+use super::OutputError;
 use super::out_dir::OutDir;
 
 /// A file being written under a temporary name.
@@ -30,7 +30,7 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Starts the file `name` in `dir`. The temporary file is new (mode 0600): a planted file
     /// or link at its name is never opened.
-    pub fn create(dir: &OutDir, name: &OsStr) -> Result<AtomicFile, SinkError> {
+    pub fn create(dir: &OutDir, name: &OsStr) -> Result<AtomicFile, OutputError> {
         let (fd, temp) = dir.create_temp(name)?;
         Ok(AtomicFile {
             dir: dir.clone(),
@@ -47,17 +47,17 @@ impl AtomicFile {
     }
 
     /// A second handle on the temporary file (the same open file), to write through.
-    pub fn file(&self) -> Result<File, SinkError> {
+    pub fn file(&self) -> Result<File, OutputError> {
         self.file
             .try_clone()
-            .map_err(|e| SinkError::io(self.target(), e))
+            .map_err(|e| OutputError::io(self.target(), e))
     }
 
     /// Syncs the temporary file to disk.
-    pub fn sync(&self) -> Result<(), SinkError> {
+    pub fn sync(&self) -> Result<(), OutputError> {
         self.file
             .sync_all()
-            .map_err(|e| SinkError::io(self.target(), e))
+            .map_err(|e| OutputError::io(self.target(), e))
     }
 
     /// Puts a run's files in place, all or nothing as far as vmpipe can tell beforehand:
@@ -70,12 +70,13 @@ impl AtomicFile {
     /// 3. sets each file's mode (0644, on the descriptor) and renames it over its final name.
     ///
     /// On a failure before step 3 nothing is replaced; files not renamed disappear.
-    pub fn commit_all(files: Vec<AtomicFile>) -> Result<Vec<PathBuf>, SinkError> {
+    pub fn commit_all(files: Vec<AtomicFile>) -> Result<Vec<PathBuf>, OutputError> {
         std::thread::scope(|s| {
             let syncs: Vec<_> = files.iter().map(|f| s.spawn(|| f.sync())).collect();
             syncs.into_iter().try_for_each(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(SinkError::io(".", io::Error::other("sync panicked"))))
+                h.join().unwrap_or_else(|_| {
+                    Err(OutputError::io(".", io::Error::other("sync panicked")))
+                })
             })
         })?;
         for f in &files {
@@ -86,11 +87,11 @@ impl AtomicFile {
     }
 
     /// Fails unless `name` in the directory is this file.
-    fn check_ours(&self, name: &OsStr) -> Result<(), SinkError> {
+    fn check_ours(&self, name: &OsStr) -> Result<(), OutputError> {
         if self.dir.is(name, &self.file)? {
             Ok(())
         } else {
-            Err(SinkError::Tampered {
+            Err(OutputError::Tampered {
                 path: self.dir.shown(name),
             })
         }
@@ -98,20 +99,21 @@ impl AtomicFile {
 
     /// Syncs the file, sets its mode to `mode` and renames it into place, never over
     /// anything already at the final name (a snapshot archive: evidence is never replaced).
-    pub fn commit_new(self, mode: Mode) -> Result<PathBuf, SinkError> {
+    pub fn commit_new(self, mode: Mode) -> Result<PathBuf, OutputError> {
         self.sync()?;
         self.check_ours(&self.temp)?;
         self.put_in_place(mode, true)
     }
 
     /// Makes the (synced, checked) file readable and renames it to its final name.
-    fn persist(self) -> Result<PathBuf, SinkError> {
+    fn persist(self) -> Result<PathBuf, OutputError> {
         // Files are created 0600; outputs are ordinary files a user reads.
         self.put_in_place(Mode::from_bits_truncate(0o644), false)
     }
 
-    fn put_in_place(mut self, mode: Mode, no_replace: bool) -> Result<PathBuf, SinkError> {
-        rustix::fs::fchmod(&self.file, mode).map_err(|e| SinkError::io(self.target(), e.into()))?;
+    fn put_in_place(mut self, mode: Mode, no_replace: bool) -> Result<PathBuf, OutputError> {
+        rustix::fs::fchmod(&self.file, mode)
+            .map_err(|e| OutputError::io(self.target(), e.into()))?;
         self.dir.rename(&self.temp, &self.name, no_replace)?;
         self.done = true;
         // What was renamed is what vmpipe wrote (someone who can write to the directory

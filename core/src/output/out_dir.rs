@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, Weak};
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::SinkError;
+use super::OutputError;
 use crate::fsat::{self, LinkRule};
 
 /// Marks vmpipe's temporary names: `.NAME` + this + `PID-RANDOM.tmp`.
@@ -58,10 +58,10 @@ type DirKey = (u64, u64);
 impl OutDir {
     /// Opens (creating it if missing) and locks the directory `path`, and removes what a killed
     /// vmpipe run left in it.
-    pub fn open(path: &Path) -> Result<OutDir, SinkError> {
+    pub fn open(path: &Path) -> Result<OutDir, OutputError> {
         let fd = fsat::resolve_dir(path, true, LinkRule::for_this_process())
-            .map_err(|e| SinkError::Resolve(Box::new(e)))?;
-        let st = rustix::fs::fstat(&fd).map_err(|e| SinkError::io(path, e.into()))?;
+            .map_err(|e| OutputError::Resolve(Box::new(e)))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| OutputError::io(path, e.into()))?;
         let key = (st.st_dev as u64, st.st_ino as u64);
         let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
         held.retain(|(_, w)| w.strong_count() > 0);
@@ -75,11 +75,11 @@ impl OutDir {
         match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => {
-                return Err(SinkError::Busy {
+                return Err(OutputError::Busy {
                     path: path.to_path_buf(),
                 });
             }
-            Err(e) => return Err(SinkError::io(path, e.into())),
+            Err(e) => return Err(OutputError::io(path, e.into())),
         }
         let inner = Arc::new(Held {
             fd,
@@ -125,7 +125,7 @@ impl OutDir {
     /// Creates a new temporary file for the final name `name`: `openat(O_CREAT | O_EXCL |
     /// O_NOFOLLOW, 0600)`, so nothing already at the name (a planted file or link) is ever
     /// opened. Returns the descriptor and the temporary name.
-    pub fn create_temp(&self, name: &OsStr) -> Result<(OwnedFd, OsString), SinkError> {
+    pub fn create_temp(&self, name: &OsStr) -> Result<(OwnedFd, OsString), OutputError> {
         let flags =
             OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::RDWR | OFlags::CLOEXEC;
         let mut last = Errno::EXIST;
@@ -140,29 +140,30 @@ impl OutDir {
                 }
             }
         }
-        Err(SinkError::io(self.shown(name), last.into()))
+        Err(OutputError::io(self.shown(name), last.into()))
     }
 
     /// Checks that `name` may be replaced by a rename: absent, a regular file or a symbolic
     /// link (which the rename replaces, never follows). A directory or a special file fails,
     /// naming it, before anything of the run is put in place.
-    pub fn check_destination(&self, name: &OsStr) -> Result<(), SinkError> {
+    pub fn check_destination(&self, name: &OsStr) -> Result<(), OutputError> {
         match rustix::fs::statat(self.fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => match FileType::from_raw_mode(st.st_mode) {
                 FileType::RegularFile | FileType::Symlink => Ok(()),
-                other => Err(SinkError::Destination {
+                other => Err(OutputError::Destination {
                     path: self.shown(name),
                     what: fsat::describe(other),
                 }),
             },
             Err(Errno::NOENT) => Ok(()),
-            Err(e) => Err(SinkError::io(self.shown(name), e.into())),
+            Err(e) => Err(OutputError::io(self.shown(name), e.into())),
         }
     }
 
     /// True when `name` in this directory is the file `fd` (not swapped by someone else).
-    pub fn is(&self, name: &OsStr, fd: impl AsFd) -> Result<bool, SinkError> {
-        let ours = rustix::fs::fstat(fd).map_err(|e| SinkError::io(self.shown(name), e.into()))?;
+    pub fn is(&self, name: &OsStr, fd: impl AsFd) -> Result<bool, OutputError> {
+        let ours =
+            rustix::fs::fstat(fd).map_err(|e| OutputError::io(self.shown(name), e.into()))?;
         Ok(
             match rustix::fs::statat(self.fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => st.st_dev == ours.st_dev && st.st_ino == ours.st_ino,
@@ -173,7 +174,7 @@ impl OutDir {
 
     /// Renames `from` to `to` within this directory; with `no_replace`, never over something
     /// already at `to`.
-    pub fn rename(&self, from: &OsStr, to: &OsStr, no_replace: bool) -> Result<(), SinkError> {
+    pub fn rename(&self, from: &OsStr, to: &OsStr, no_replace: bool) -> Result<(), OutputError> {
         let r = if no_replace {
             rustix::fs::renameat_with(
                 self.fd(),
@@ -185,7 +186,7 @@ impl OutDir {
         } else {
             rustix::fs::renameat(self.fd(), from, self.fd(), to)
         };
-        r.map_err(|e| SinkError::io(self.shown(to), e.into()))
+        r.map_err(|e| OutputError::io(self.shown(to), e.into()))
     }
 
     /// Removes `name` (a file, or a directory tree of vmpipe's own shape) from this directory,

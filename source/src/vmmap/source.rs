@@ -28,11 +28,12 @@ use std::sync::Arc;
 use rustix::fs::FileType;
 use thiserror::Error;
 
-use super::limits::{VMMAP_REPORT_BYTES, VMMAP_RUN_PARSED_BYTES};
-use super::vmmap::{self, VmmapReport};
-use super::{Collected, ErrorRow, Selection, Source, SourceError};
+use super::VmmapReport;
 use crate::fsat::{self, Input, LinkRule};
+use crate::limits::{VMMAP_REPORT_BYTES, VMMAP_RUN_PARSED_BYTES};
 use crate::model::{Perms, ProcessStatus, Region, RegionKind, Reported, Usage, UsageField};
+use crate::vmmap;
+use crate::{Collected, ErrorRow, Selection, Source, SourceError};
 
 /// The first pid given to reports that have none.
 pub const NO_PID_BASE: u32 = 4_000_000_000;

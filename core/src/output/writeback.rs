@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 /// Background syncs of one file being written.
 #[derive(Default)]
-pub(super) struct Writeback {
+pub(crate) struct Writeback {
     unsynced: u64,
     running: Option<JoinHandle<io::Result<()>>>,
 }
@@ -24,7 +24,7 @@ impl Writeback {
 
     /// `n` more bytes were written to `file`; starts a background sync when enough have been
     /// written since the last one and the last one is done.
-    pub(super) fn wrote(&mut self, file: &File, n: usize) -> io::Result<()> {
+    pub(crate) fn wrote(&mut self, file: &File, n: usize) -> io::Result<()> {
         self.unsynced += n as u64;
         if self.unsynced < Self::EVERY || self.running.as_ref().is_some_and(|h| !h.is_finished()) {
             return Ok(());
@@ -37,7 +37,7 @@ impl Writeback {
     }
 
     /// Waits for the background sync under way, with its result.
-    pub(super) fn finish(&mut self) -> io::Result<()> {
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
         match self.running.take() {
             Some(h) => h
                 .join()
