@@ -24,6 +24,11 @@ while (($#)); do
 done
 ((${#BINS[@]})) || { echo "callgrind.sh: no binary given" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind (apt-get install -y valgrind)" >&2; exit 2; }
+# Debian's /usr/bin/valgrind is a wrapper that exports LD_LIBRARY_PATH=/usr/lib/debug, and a
+# privileged vmpipe started with that variable executes itself again without it (see
+# plugin/loader_environment.rs), which valgrind refuses. Call the real launcher.
+VALGRIND=$(command -v valgrind)
+[[ -x $VALGRIND.bin ]] && VALGRIND=$VALGRIND.bin
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/vmpipe-callgrind.XXXXXX)
@@ -53,7 +58,7 @@ while read -r p; do PIDARGS+=(--pid "$p"); done < <(grep -E '^[0-9]+$' "$WORK/lo
 for b in "${BINS[@]}"; do
     out=callgrind.$MODE.$(basename "$b").out
     rm -rf "$WORK/csv"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$b" run "$PIPELINE" "${PIDARGS[@]}" \
+    "$VALGRIND" --tool=callgrind --callgrind-out-file="$out" "$b" run "$PIPELINE" "${PIDARGS[@]}" \
         --threads 1 --quiet --out "$WORK/csv" >/dev/null 2>"$WORK/valgrind.err" ||
         { cat "$WORK/valgrind.err" >&2; exit 1; }
     echo "$MODE $b $(grep -E '^summary:' "$out")"

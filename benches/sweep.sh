@@ -3,6 +3,7 @@
 #
 #   bash benches/sweep.sh [--rounds N] [--procs N] [--maps M] [--threads T] [--all]
 #                         [--commands a,b,...] [--no-build] [--keep DIR] [--same-out]
+#                         [--baseline OLD_VMPIPE]
 #
 # Starts the load (benches/loadgen: N processes x M mappings, default 200 x 300), then runs
 # every command once per round, ALTERNATING (round r starts at the r-th command, so no command
@@ -28,6 +29,9 @@
 #   smem             smem -t -P '^vmpipe-loadgen-child' (the load's argv[0]; no -P with --all)
 #   psutil-full      psutil Process.memory_full_info() per pid (reads smaps_rollup)
 #   psutil-maps      psutil Process.memory_maps(grouped=False) per pid (parses full smaps)
+#   base-maps-t1|base-none-t1|base-full-t1
+#                    with --baseline OLD_VMPIPE: the same runs by another vmpipe binary (an
+#                    older commit's), for an A/B of a change in the same rounds
 # Needs: /usr/bin/time (GNU time), pmap (procps), smem; psutil rows are skipped without psutil.
 set -euo pipefail
 
@@ -43,6 +47,7 @@ BUILD=1
 KEEP=""
 ONLY=""
 SAME_OUT=0
+BASE=""
 while (($#)); do
     case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -54,6 +59,7 @@ while (($#)); do
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=$2; shift 2 ;;
     --same-out) SAME_OUT=1; shift ;;
+    --baseline) BASE=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "sweep.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -72,6 +78,9 @@ WORK=${KEEP:-$(mktemp -d /tmp/vmpipe-sweep.XXXXXX)}
 mkdir -p "$WORK/bin" "$WORK/out" "$WORK/rss"
 cp target/release/vmpipe target/release/vmpipe-loadgen "$WORK/bin/"
 VMPIPE=$WORK/bin/vmpipe
+if [[ -n $BASE ]]; then
+    cp "$BASE" "$WORK/bin/vmpipe-base" || { echo "sweep.sh: no baseline binary $BASE" >&2; exit 2; }
+fi
 
 LPID=""
 cleanup() {
@@ -158,6 +167,10 @@ run_none-t1() { vm "$WORK/smaps-none.toml" --threads 1 --out "$WORK/out/none1"; 
 run_none-t2() { vm "$WORK/smaps-none.toml" --threads 2 --out "$WORK/out/none2"; }
 run_full-t1() { vm pipelines/all-procs.toml --threads 1 --out "$WORK/out/full1"; }
 run_full-t2() { vm pipelines/all-procs.toml --threads 2 --out "$WORK/out/full2"; }
+vmb() { T "$WORK/bin/vmpipe-base" run "$@" "${PIDARGS[@]}" --quiet >/dev/null; }
+run_base-maps-t1() { vmb pipelines/maps-only.toml --threads 1 --out "$WORK/out/bmaps"; }
+run_base-none-t1() { vmb "$WORK/smaps-none.toml" --threads 1 --out "$WORK/out/bnone1"; }
+run_base-full-t1() { vmb pipelines/all-procs.toml --threads 1 --out "$WORK/out/bfull1"; }
 run_pmap() {
     T bash -c 'while (($#)); do n=$(($# < 255 ? $# : 255)); pmap -X "${@:1:n}"; shift "$n"; done' \
         _ "${PIDS[@]}" >/dev/null 2>&1
@@ -172,6 +185,7 @@ PIDS_OR_ALL=()
 
 CMDS=(floor floor-2par cat-maps maps-t1 maps-t2 none-t1 none-t2 full-t1 full-t2 pmap smem)
 ((HAVE_PSUTIL)) && CMDS+=(psutil-full psutil-maps)
+[[ -n $BASE ]] && CMDS+=(base-maps-t1 base-none-t1 base-full-t1)
 if [[ -n $ONLY ]]; then
     sel=(floor)
     IFS=, read -ra want <<<"$ONLY"

@@ -4,7 +4,7 @@
 use vmpipe_plugin::abi::{self, AbiStruct, ColumnV2, PluginV2, ReadV2, StrV2, TableV2};
 use vmpipe_plugin::{ColumnType, Scope};
 
-use crate::sink::csv::REGION_COLUMNS;
+use crate::model::schema::{BUILTIN_TABLES, REGIONS};
 
 /// Longest name accepted for an analyzer, column or table.
 const MAX_NAME: usize = 64;
@@ -89,7 +89,7 @@ impl RunSchema {
     pub fn add(&mut self, a: AnalyzerSchema) -> Result<(), String> {
         let index = self.analyzers.len();
         for c in &a.region_columns {
-            if REGION_COLUMNS.contains(&c.name.as_str()) {
+            if REGIONS.has(&c.name) {
                 return Err(format!(
                     "region column `{}` is one of vmpipe's own region columns",
                     c.name
@@ -103,7 +103,7 @@ impl RunSchema {
             }
         }
         for t in &a.tables {
-            if ["regions", "processes", "errors"].contains(&t.name.as_str()) {
+            if BUILTIN_TABLES.contains(&t.name.as_str()) {
                 return Err(format!("table `{}` is one of vmpipe's own tables", t.name));
             }
             if let Some((other, _)) = self.tables.iter().find(|(_, o)| o.name == t.name) {

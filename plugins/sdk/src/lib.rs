@@ -80,6 +80,7 @@ mod options;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod usage;
 mod view;
 
 pub use host::{EmitError, Host, MemoryError, Value};
@@ -89,6 +90,7 @@ pub use schema::{
     Column, ColumnKind, ColumnType, Input, Read, RegionColumn, Schema, Scope, Table, TableDecl,
     column,
 };
+pub use usage::{USAGE_FIELDS, UsageField, UsageSpec};
 pub use view::{LayoutError, Process, ProcessStatus, Region, RegionIter, Regions, ReportedZone};
 
 /// The error type of analyzer methods: anything that can be shown to the user.

@@ -131,42 +131,59 @@ fn parse_with(
 
 /// Slots of the fields the fast path knows: `UsageField as u8` for the model's fields, then
 /// `Size` and `VmFlags`; [`HEADER`] stands for a record's header line.
-const SLOTS: usize = 26;
-const SIZE: u8 = 24;
-const VM_FLAGS: u8 = 25;
+const SLOTS: usize = UsageField::ALL.len() + 2;
+const SIZE: u8 = UsageField::ALL.len() as u8;
+const VM_FLAGS: u8 = SIZE + 1;
 const HEADER: u8 = SLOTS as u8;
 const NO_SLOT: u8 = u8::MAX;
 
-/// Each slot's name as printed, colon included (`Dirty`, slot 23, is no smaps field: empty,
-/// never guessed).
-const NAMES: [&[u8]; SLOTS] = [
-    b"KernelPageSize:",
-    b"MMUPageSize:",
-    b"Rss:",
-    b"Pss:",
-    b"Pss_Dirty:",
-    b"Shared_Clean:",
-    b"Shared_Dirty:",
-    b"Private_Clean:",
-    b"Private_Dirty:",
-    b"Referenced:",
-    b"Anonymous:",
-    b"KSM:",
-    b"LazyFree:",
-    b"AnonHugePages:",
-    b"ShmemPmdMapped:",
-    b"FilePmdMapped:",
-    b"Shared_Hugetlb:",
-    b"Private_Hugetlb:",
-    b"Swap:",
-    b"SwapPss:",
-    b"Locked:",
-    b"THPeligible:",
-    b"ProtectionKey:",
-    b"",
-    b"Size:",
-    b"VmFlags:",
-];
+/// A field name as printed, colon included, in a fixed buffer (so that the table is built
+/// at compile time from the model's).
+#[derive(Clone, Copy)]
+struct SlotName {
+    bytes: [u8; SlotName::MAX],
+    len: usize,
+}
+
+impl SlotName {
+    /// The longest name with its colon.
+    const MAX: usize = 24;
+
+    /// `name` + `:`; empty for an empty name (a figure the kernel does not print).
+    const fn of(name: &str) -> SlotName {
+        let name = name.as_bytes();
+        let mut bytes = [0; SlotName::MAX];
+        if name.is_empty() {
+            return SlotName { bytes, len: 0 };
+        }
+        assert!(name.len() < SlotName::MAX);
+        let mut i = 0;
+        while i < name.len() {
+            bytes[i] = name[i];
+            i += 1;
+        }
+        bytes[i] = b':';
+        SlotName { bytes, len: i + 1 }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Each slot's name as printed, colon included: the model's smaps names (`Dirty` is no smaps
+/// field: empty, never guessed), then `Size:` and `VmFlags:`.
+const NAMES: [SlotName; SLOTS] = {
+    let mut names = [SlotName::of(""); SLOTS];
+    let mut i = 0;
+    while i < UsageField::ALL.len() {
+        names[i] = SlotName::of(UsageField::ALL[i].smaps_name());
+        i += 1;
+    }
+    names[SIZE as usize] = SlotName::of("Size");
+    names[VM_FLAGS as usize] = SlotName::of("VmFlags");
+    names
+};
 
 /// The slot of a field name (without its colon), or [`NO_SLOT`].
 fn slot_of(name: &[u8]) -> u8 {
@@ -213,7 +230,7 @@ fn fast_line(
     flags: &mut FlagsCache,
     budget: &mut Budget,
 ) -> Option<usize> {
-    let name = NAMES[usize::from(slot)];
+    let name = NAMES[usize::from(slot)].as_bytes();
     let rest = text.get(pos..)?;
     if !starts_with_name(rest, name) {
         return None;
@@ -518,14 +535,17 @@ VmFlags: rd wr mr mw me gd ac
     fn slot_names_are_the_models() {
         for (i, f) in UsageField::ALL.iter().enumerate() {
             if *f == UsageField::Dirty {
-                assert!(NAMES[i].is_empty());
+                assert!(NAMES[i].as_bytes().is_empty());
                 continue;
             }
-            assert_eq!(NAMES[i], format!("{}:", f.smaps_name()).as_bytes());
+            assert_eq!(
+                NAMES[i].as_bytes(),
+                format!("{}:", f.smaps_name()).as_bytes()
+            );
             assert_eq!(slot_of(f.smaps_name().as_bytes()), i as u8);
         }
-        assert_eq!(NAMES[usize::from(SIZE)], b"Size:");
-        assert_eq!(NAMES[usize::from(VM_FLAGS)], b"VmFlags:");
+        assert_eq!(NAMES[usize::from(SIZE)].as_bytes(), b"Size:");
+        assert_eq!(NAMES[usize::from(VM_FLAGS)].as_bytes(), b"VmFlags:");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod kind;
 mod perms;
 mod process;
 mod region;
+pub mod schema;
 mod usage;
 
 pub use analysis::{Analysis, Cell, TableRow};
@@ -17,4 +18,4 @@ pub use kind::RegionKind;
 pub use perms::Perms;
 pub use process::{ProcessInfo, ProcessStatus};
 pub use region::{DELETED_SUFFIX, Region, Reported};
-pub use usage::{Usage, UsageField};
+pub use usage::{USAGE_FIELDS, Usage, UsageField, UsageSpec};

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use super::fixture::{Fixture, Region, perm_bits};
 use crate::ProcessStatus;
-use crate::abi::usage;
 
 /// Why a fixture could not be read: the file (when it came from one), the line (1-based,
 /// 0 when not about a line) and what is wrong.
@@ -44,33 +43,22 @@ fn bad(line: usize, message: impl Into<String>) -> FixtureError {
 }
 
 /// The smaps fields vmpipe gives plugins, by their [`usage`] slot, and whether the kernel
-/// prints them in kB. vmpipe's model lists the same names in the same order (its
-/// `UsageField`); the acceptance test parses every smaps capture of the repository with both.
-pub const SMAPS_FIELDS: [(&str, usize, bool); 23] = [
-    ("KernelPageSize", usage::KERNEL_PAGE_SIZE, true),
-    ("MMUPageSize", usage::MMU_PAGE_SIZE, true),
-    ("Rss", usage::RSS, true),
-    ("Pss", usage::PSS, true),
-    ("Pss_Dirty", usage::PSS_DIRTY, true),
-    ("Shared_Clean", usage::SHARED_CLEAN, true),
-    ("Shared_Dirty", usage::SHARED_DIRTY, true),
-    ("Private_Clean", usage::PRIVATE_CLEAN, true),
-    ("Private_Dirty", usage::PRIVATE_DIRTY, true),
-    ("Referenced", usage::REFERENCED, true),
-    ("Anonymous", usage::ANONYMOUS, true),
-    ("KSM", usage::KSM, true),
-    ("LazyFree", usage::LAZY_FREE, true),
-    ("AnonHugePages", usage::ANON_HUGE_PAGES, true),
-    ("ShmemPmdMapped", usage::SHMEM_PMD_MAPPED, true),
-    ("FilePmdMapped", usage::FILE_PMD_MAPPED, true),
-    ("Shared_Hugetlb", usage::SHARED_HUGETLB, true),
-    ("Private_Hugetlb", usage::PRIVATE_HUGETLB, true),
-    ("Swap", usage::SWAP, true),
-    ("SwapPss", usage::SWAP_PSS, true),
-    ("Locked", usage::LOCKED, true),
-    ("THPeligible", usage::THP_ELIGIBLE, false),
-    ("ProtectionKey", usage::PROTECTION_KEY, false),
-];
+/// prints them in kB: the fields of [`USAGE_FIELDS`](crate::USAGE_FIELDS) the kernel prints,
+/// which vmpipe's smaps parser reads too.
+pub const SMAPS_FIELDS: [(&str, usize, bool); 23] = {
+    let mut out = [("", 0, false); 23];
+    let (mut i, mut n) = (0, 0);
+    while i < crate::USAGE_FIELDS.len() {
+        let s = crate::USAGE_FIELDS[i];
+        if !s.smaps.is_empty() {
+            out[n] = (s.smaps, s.field.slot(), s.kb);
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == out.len());
+    out
+};
 
 fn hex(field: &[u8]) -> Option<u64> {
     if field.is_empty() || field.len() > 16 {
@@ -408,6 +396,7 @@ pub fn snapshot(dir: &Path, pid: u32) -> Result<Fixture, FixtureError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::usage;
 
     #[test]
     fn smaps_fields_land_in_their_slots() {
