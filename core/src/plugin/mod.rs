@@ -235,11 +235,6 @@ impl Analyzers {
         &self.schema
     }
 
-    /// True when there is no analyzer.
-    pub fn is_empty(&self) -> bool {
-        self.instances.is_empty()
-    }
-
     fn record(
         errors: &mut Vec<ErrorRow>,
         pid: Option<u32>,

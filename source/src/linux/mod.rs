@@ -32,7 +32,7 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -81,13 +81,8 @@ fn status_of(e: &io::Error) -> ProcessStatus {
 impl LiveLinux {
     /// The live source over `/proc`.
     pub fn new(detail: Detail, selection: Selection) -> LiveLinux {
-        LiveLinux::with_root("/proc", detail, selection)
-    }
-
-    /// The live source over a proc-like directory (tests, captures laid out like `/proc`).
-    pub fn with_root(root: impl Into<PathBuf>, detail: Detail, selection: Selection) -> LiveLinux {
         LiveLinux {
-            root: root.into(),
+            root: PathBuf::from("/proc"),
             detail,
             selection,
         }
@@ -262,11 +257,6 @@ impl LiveLinux {
             c.memory = Some(Box::new(ProcMemory::new(dir, start_time)));
         }
         Some(c)
-    }
-
-    /// The directory this source reads.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 }
 
