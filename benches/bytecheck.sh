@@ -26,15 +26,25 @@ for b in old new; do
     $BIN run pipelines/vmmap-report.toml --input $f --out $W/$b-vmmap/$n > $W/$b-stdout-vmmap-$n 2>/dev/null
   done
   $BIN run pipelines/capture.toml --input $W/snap --out $W/$b-cap > $W/$b-stdout-cap 2>/dev/null
+  # The text report written to a file rather than standard output, in both styles.
+  mkdir -p $W/$b-file
+  sed "s|^path = \"-\"|path = \"$W/$b-file/report.txt\"|" pipelines/capture.toml > $W/$b-capture-file.toml
+  $BIN run $W/$b-capture-file.toml --input $W/snap --out $W/$b-file/cap > /dev/null 2>&1
+  sed -E -i 's/\([0-9.]+s\)//g' $W/$b-file/cap/report.txt
+  sed "s|^path = \"-\"|path = \"$W/$b-file/vmmap.txt\"|" pipelines/vmmap-report.toml > $W/$b-vmmap-file.toml
+  for f in $F/vmmap/*.txt; do
+    $BIN run $W/$b-vmmap-file.toml --input $f --out $W/$b-file/vmmap-$(basename $f .txt) > /dev/null 2>&1
+  done
 done
 $OLD run pipelines/all-procs.toml --pid $T --out $W/old-live > $W/old-stdout-live 2>/dev/null
 $NEW run pipelines/all-procs.toml --pid $T --out $W/new-live > $W/new-stdout-live 2>/dev/null
 kill -9 $T; wait $T 2>/dev/null
-for k in vmmap cap live; do
+for k in vmmap cap live file; do
   files=$(find $W/new-$k -name '*.csv' | wc -l)
   lines=$(find $W/new-$k -name regions.csv -exec cat {} + | wc -l)
   out=same
   for o in $W/old-stdout-$k*; do
+    [ -e "$o" ] || continue
     n=${o#$W/old-}
     cmp -s <(untime $o) <(untime $W/new-$n) || out="DIFFERS ($n)"
   done

@@ -1,19 +1,18 @@
 //! The engine: collects processes in parallel (rayon) and streams them, in pid order, to the
 //! sinks.
 //!
-//! Every thread of the pool runs the same loop: take the next process (in pid order), collect
-//! and analyze it, put it among the finished ones, and — if no other thread is writing — write
-//! every finished process that is next in pid order to the sinks. So writing is shared out
-//! like the rest of the work: no thread waits at a batch boundary, and with one thread the
-//! run is simply sequential. A thread does not take a process more than a window (two
-//! batches) ahead of the last one written, so only that many processes are ever in memory,
-//! never the whole machine's regions; and past [`limits::PARSED_BYTES_PER_RUN`] of parsed
-//! data held, only the next process to be written is taken. Output order is the source's pid order whatever the
+//! The pool's threads take processes in pid order, collect and analyze each, and send it over
+//! a bounded channel to one writer (the calling thread), which puts them back in pid order
+//! and hands each to every sink. A thread does not take a process more than a window past
+//! the last one written, so only that many processes are ever in memory, never the whole
+//! machine's regions; and past [`limits::PARSED_BYTES_PER_RUN`] of parsed data held, only the
+//! next process to be written is taken. Output order is the source's pid order whatever the
 //! thread count, so the same input gives the same bytes.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -40,9 +39,9 @@ pub trait Progress: Send + Sync {
 pub struct EngineOptions {
     /// Worker threads; `None` is one per core.
     pub threads: Option<usize>,
-    /// Processes collected per batch (0 picks a default): at most two batches' worth are in
-    /// memory at once.
-    pub batch: usize,
+    /// At most this many processes past the last one written are taken, so at most this many
+    /// are in memory at once (0 picks a default: 32 per thread, at least 64).
+    pub window: usize,
     /// Told how far the run has come.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
 }
@@ -95,30 +94,26 @@ fn panicked(pid: u32, panic: &(dyn std::any::Any + Send)) -> Collected {
 }
 
 /// Locks `m`, whatever a panicking thread left behind (the data stays consistent: every
-/// update under these locks is a single insert, remove or counter step).
+/// update under this lock is a counter step).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Processes collected but not yet written, by their place in the pid list (`None`: the
-/// source skipped it).
-struct Finished {
-    ready: BTreeMap<usize, Option<Collected>>,
-    /// The place of the next process to write.
-    next: usize,
-    /// Parsed bytes held by the processes in `ready` (see [`limits::PARSED_BYTES_PER_RUN`]).
+/// How far writing has come, for the threads deciding whether they may take a process.
+#[derive(Default)]
+struct Progressed {
+    /// Processes written (the place of the next one to write).
+    written: usize,
+    /// Parsed bytes held by processes collected and not yet written (see
+    /// [`limits::PARSED_BYTES_PER_RUN`]).
     held: usize,
 }
 
-/// The writing side: the sinks and the summary, used by one thread at a time.
-struct Writer<'s> {
-    sinks: &'s mut [Box<dyn Sink>],
-    summary: &'s mut RunSummary,
-    error: Option<OutputError>,
-}
+/// A collected process (`None`: the source skipped it) at its place in the pid list.
+type Done = (usize, Option<Collected>);
 
 /// The state the pool's threads share while a run goes on.
-struct Pipeline<'a, 's> {
+struct Sweep<'a> {
     source: &'a dyn Source,
     analyzers: &'a Analyzers,
     pids: &'a [u32],
@@ -129,36 +124,28 @@ struct Pipeline<'a, 's> {
     held_limit: usize,
     taken: AtomicUsize,
     stop: AtomicBool,
-    finished: Mutex<Finished>,
-    /// Signalled when processes are written (threads waiting for the window).
-    written: Condvar,
-    writer: Mutex<Writer<'s>>,
+    progressed: Mutex<Progressed>,
+    /// Signalled when processes are written or the run stops (threads waiting for the window).
+    moved: Condvar,
 }
 
-/// Stops the run when the thread holding it unwinds (a panic in a sink, a vmpipe bug): the
-/// other threads, which may be waiting for the window, then end too, and the panic reaches
-/// the caller instead of the run hanging.
-struct StopOnPanic<'p, 'a, 's>(&'p Pipeline<'a, 's>);
-
-impl Drop for StopOnPanic<'_, '_, '_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.stop.store(true, Ordering::Relaxed);
-            let _f = lock(&self.0.finished);
-            self.0.written.notify_all();
-        }
-    }
-}
-
-impl Pipeline<'_, '_> {
+impl Sweep<'_> {
     /// True once the run is to end early: a sink failed or panicked, or a signal asked.
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || crate::interrupt::requested().is_some()
     }
 
-    /// One thread's loop (see the module docs).
-    fn work(&self) {
-        let _stop_on_panic = StopOnPanic(self);
+    /// Ends the run early and wakes the threads waiting for the window to see it.
+    fn halt(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _p = lock(&self.progressed);
+        self.moved.notify_all();
+    }
+
+    /// One pool thread: takes the next process in pid order once the window allows it,
+    /// collects and analyzes it, and sends it to the writer; until no process is left, the
+    /// run stops, or the writer is gone.
+    fn collect(&self, to_writer: &SyncSender<Done>) {
         loop {
             if self.stopping() {
                 return;
@@ -167,16 +154,15 @@ impl Pipeline<'_, '_> {
             let Some(&pid) = self.pids.get(i) else {
                 return;
             };
-            // Wait for the window. The process being waited for has a smaller place, so it
-            // was taken earlier by a thread that is not waiting: the wait always ends.
             {
-                let mut f = lock(&self.finished);
-                // And for memory: past the run's budget of parsed data held, only the next
-                // process to be written is taken (so the wait always ends).
-                while (i >= f.next + self.window || (f.held > self.held_limit && i > f.next))
+                // The process at `written` never waits (neither condition holds for it) and
+                // was taken before every waiting one, so the writer always gets it: the wait
+                // always ends.
+                let mut p = lock(&self.progressed);
+                while (i >= p.written + self.window || (p.held > self.held_limit && i > p.written))
                     && !self.stopping()
                 {
-                    f = self.written.wait(f).unwrap_or_else(|e| e.into_inner());
+                    p = self.moved.wait(p).unwrap_or_else(|e| e.into_inner());
                 }
             }
             if let Some(p) = self.progress {
@@ -191,68 +177,60 @@ impl Pipeline<'_, '_> {
                 })
             }))
             .unwrap_or_else(|panic| Some(panicked(pid, panic.as_ref())));
-            {
-                let mut f = lock(&self.finished);
-                f.held += collected.as_ref().map_or(0, |c| c.parsed_bytes);
-                f.ready.insert(i, collected);
+            lock(&self.progressed).held += collected.as_ref().map_or(0, |c| c.parsed_bytes);
+            if to_writer.send((i, collected)).is_err() {
+                return; // the writer stopped
             }
-            self.write_ready();
         }
     }
 
-    /// Writes every finished process that is next in order, unless another thread is
-    /// writing (that thread then writes it: it looks again after letting go).
-    fn write_ready(&self) {
-        loop {
-            // Busy: the writing thread will look again. Poisoned: a sink panicked and the run
-            // is stopping (see `StopOnPanic`).
-            let Ok(mut w) = self.writer.try_lock() else {
-                return;
-            };
-            loop {
-                if crate::interrupt::requested().is_some() {
-                    // Told to stop: nothing more is written (what was is counted in `next`),
-                    // and the threads waiting for the window wake to see it.
-                    self.stop.store(true, Ordering::Relaxed);
-                    let _f = lock(&self.finished);
-                    self.written.notify_all();
-                    break;
+    /// The writer: receives collected processes, puts them back in pid order and gives each
+    /// to every sink; returns how many were written and the first sink error. Stops at the
+    /// first error or at SIGINT/SIGTERM.
+    fn write(
+        &self,
+        from_pool: Receiver<Done>,
+        sinks: &mut [Box<dyn Sink>],
+        summary: &mut RunSummary,
+    ) -> (usize, Option<OutputError>) {
+        // A panicking sink (a vmpipe bug) stops the pool too, so the panic reaches the caller
+        // instead of the run hanging.
+        struct HaltOnPanic<'s, 'a>(&'s Sweep<'a>);
+        impl Drop for HaltOnPanic<'_, '_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.halt();
                 }
-                let item = {
-                    let mut f = lock(&self.finished);
-                    let next = f.next;
-                    match f.ready.remove(&next) {
-                        Some(item) => {
-                            f.held -= item.as_ref().map_or(0, |c| c.parsed_bytes);
-                            item
-                        }
-                        None => break,
-                    }
-                };
-                if let Some(c) = item {
-                    if w.error.is_none() {
-                        w.summary.add(&c);
-                        let w = &mut *w;
-                        for sink in w.sinks.iter_mut() {
-                            if let Err(e) = sink.process(&c) {
-                                w.error = Some(e);
-                                self.stop.store(true, Ordering::Relaxed);
-                                break;
-                            }
-                        }
-                    }
-                }
-                lock(&self.finished).next += 1;
-                self.written.notify_all();
-            }
-            drop(w);
-            // A process may have been put among the finished after this thread looked last
-            // and before it let go, by a thread that could not write then.
-            let f = lock(&self.finished);
-            if self.stopping() || !f.ready.contains_key(&f.next) {
-                return;
             }
         }
+        let _halt = HaltOnPanic(self);
+        let mut early: BTreeMap<usize, Option<Collected>> = BTreeMap::new();
+        let mut next = 0;
+        for (i, item) in from_pool {
+            early.insert(i, item);
+            while let Some(item) = early.remove(&next) {
+                if crate::interrupt::requested().is_some() {
+                    self.halt();
+                    return (next, None);
+                }
+                let bytes = item.as_ref().map_or(0, |c| c.parsed_bytes);
+                if let Some(c) = item {
+                    summary.add(&c);
+                    for sink in sinks.iter_mut() {
+                        if let Err(e) = sink.process(&c) {
+                            self.halt();
+                            return (next, Some(e));
+                        }
+                    }
+                }
+                next += 1;
+                let mut p = lock(&self.progressed);
+                p.written = next;
+                p.held -= bytes;
+                self.moved.notify_all();
+            }
+        }
+        (next, None)
     }
 }
 
@@ -273,10 +251,10 @@ pub fn run(
         .thread_name(|i| format!("vmpipe-worker-{i}"))
         .build()
         .map_err(|source| EngineError::Pool { threads, source })?;
-    let batch = if options.batch > 0 {
-        options.batch
+    let window = if options.window > 0 {
+        options.window
     } else {
-        (pool.current_num_threads() * 16).max(32)
+        (pool.current_num_threads() * 32).max(64)
     };
 
     let pids = source.list()?;
@@ -289,37 +267,29 @@ pub fn run(
     if let Some(p) = progress {
         p.start(pids.len() as u64);
     }
-    let error = {
-        let pipeline = Pipeline {
-            source,
-            analyzers,
-            pids: &pids,
-            progress,
-            window: 2 * batch,
-            held_limit: limits::PARSED_BYTES_PER_RUN,
-            taken: AtomicUsize::new(0),
-            stop: AtomicBool::new(false),
-            finished: Mutex::new(Finished {
-                ready: BTreeMap::new(),
-                next: 0,
-                held: 0,
-            }),
-            written: Condvar::new(),
-            writer: Mutex::new(Writer {
-                sinks: &mut sinks,
-                summary: &mut summary,
-                error: None,
-            }),
-        };
-        pool.broadcast(|_| pipeline.work());
-        let done = lock(&pipeline.finished).next;
-        let writer = pipeline
-            .writer
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
-        (writer.error, done)
+    let sweep = Sweep {
+        source,
+        analyzers,
+        pids: &pids,
+        progress,
+        window,
+        held_limit: limits::PARSED_BYTES_PER_RUN,
+        taken: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        progressed: Mutex::new(Progressed::default()),
+        moved: Condvar::new(),
     };
-    let (error, done) = error;
+    // The window bounds what is in flight, so the channel never fills; its bound only backs
+    // that up.
+    let (to_writer, from_pool) = sync_channel::<Done>(window);
+    let (done, error) = std::thread::scope(|s| {
+        let sweep = &sweep;
+        s.spawn(move || {
+            pool.broadcast(|_| sweep.collect(&to_writer));
+            // `to_writer` is dropped here: the writer's loop ends once it has every process.
+        });
+        sweep.write(from_pool, &mut sinks, &mut summary)
+    });
     if let Some(e) = error {
         return Err(e.into());
     }
@@ -436,14 +406,14 @@ mod tests {
 
     /// Runs the engine over [`Slow`] into [`Record`]: the result (`Err("panicked")` when the
     /// run panicked), the pids the sink got, and the most processes in memory at once.
-    fn sweep(threads: usize, batch: usize, fault: Fault) -> (Result<(), String>, Vec<u32>, usize) {
-        sweep_parsed(threads, batch, fault, 0)
+    fn sweep(threads: usize, window: usize, fault: Fault) -> (Result<(), String>, Vec<u32>, usize) {
+        sweep_parsed(threads, window, fault, 0)
     }
 
     /// [`sweep`] with processes whose parsed regions cost `parsed` bytes each.
     fn sweep_parsed(
         threads: usize,
-        batch: usize,
+        window: usize,
         fault: Fault,
         parsed: usize,
     ) -> (Result<(), String>, Vec<u32>, usize) {
@@ -464,7 +434,7 @@ mod tests {
         };
         let options = EngineOptions {
             threads: Some(threads),
-            batch,
+            window,
             progress: None,
         };
         let r = catch_unwind(AssertUnwindSafe(|| {
@@ -492,7 +462,7 @@ mod tests {
         // are ever in memory, far fewer than the window (16) allows.
         let heavy = limits::PARSED_BYTES_PER_RUN / 2 + 1;
         for threads in [1, 2, 4] {
-            let (r, seen, most) = sweep_parsed(threads, 8, Fault::None, heavy);
+            let (r, seen, most) = sweep_parsed(threads, 16, Fault::None, heavy);
             assert_eq!(r, Ok(()));
             assert!(seen.windows(2).all(|w| w[0] < w[1]) && seen.len() > 250);
             assert!(
@@ -500,7 +470,7 @@ mod tests {
                 "{threads} threads: {most} in memory at once"
             );
         }
-        let (_, _, light) = sweep_parsed(4, 8, Fault::None, 0);
+        let (_, _, light) = sweep_parsed(4, 16, Fault::None, 0);
         assert!(
             light > 6,
             "without the budget the window allows more ({light})"
@@ -510,14 +480,14 @@ mod tests {
     #[test]
     fn processes_reach_the_sinks_in_pid_order_within_the_window() {
         let want: Vec<u32> = (1..=300).filter(|p| p % 7 != 0 || *p == 77).collect();
-        for (threads, batch) in [(1, 4), (2, 4), (4, 4), (8, 3), (3, 0)] {
-            let (r, seen, most) = sweep(threads, batch, Fault::None);
+        for (threads, window) in [(1, 8), (2, 8), (4, 8), (8, 6), (3, 0)] {
+            let (r, seen, most) = sweep(threads, window, Fault::None);
             assert_eq!(r, Ok(()));
             assert_eq!(seen, want, "{threads} threads");
-            let window = 2 * if batch > 0 {
-                batch
+            let window = if window > 0 {
+                window
             } else {
-                (threads * 16).max(32)
+                (threads * 32).max(64)
             };
             assert!(most <= window, "{most} in memory at once, window {window}");
         }
@@ -528,7 +498,7 @@ mod tests {
         for threads in [1, 2, 4] {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
-                let _ = tx.send(sweep(threads, 2, Fault::PanicAt(3)).0);
+                let _ = tx.send(sweep(threads, 4, Fault::PanicAt(3)).0);
             });
             let r = rx.recv_timeout(Duration::from_secs(30));
             assert_eq!(
@@ -542,7 +512,7 @@ mod tests {
     #[test]
     fn a_failing_sink_stops_the_run_with_its_error() {
         for threads in [1, 2, 4] {
-            let (r, seen, _) = sweep(threads, 4, Fault::FailAt(50));
+            let (r, seen, _) = sweep(threads, 8, Fault::FailAt(50));
             assert!(r.as_ref().is_err_and(|e| e.contains("disk full")), "{r:?}");
             assert_eq!(
                 seen.last(),

@@ -41,6 +41,11 @@ impl AtomicFile {
         })
     }
 
+    /// The held directory the file goes in.
+    pub fn dir(&self) -> &OutDir {
+        &self.dir
+    }
+
     /// The final path, for messages.
     pub fn target(&self) -> PathBuf {
         self.dir.shown(&self.name)

@@ -5,6 +5,7 @@
 
 pub mod atomic_file;
 pub mod out_dir;
+pub mod spool;
 pub(crate) mod writeback;
 
 use std::path::PathBuf;

@@ -91,7 +91,8 @@ impl Store {
             } else {
                 Box::new(out)
             };
-            let spool = spool(parent).map_err(|e| OutputError::io(file.target(), e))?;
+            let spool = crate::output::spool::in_dir(parent.fd())
+                .map_err(|e| OutputError::io(file.target(), e))?;
             return Ok(Store::Tar(TarStore {
                 file: Some(file),
                 builder: tar::Builder::new(sink),
@@ -257,21 +258,4 @@ fn new_file(dir: &OwnedFd, name: &str) -> io::Result<File> {
         flags,
         Mode::from_raw_mode(0o644),
     )?))
-}
-
-/// An unnamed file beside the archive, for one process file at a time: `O_TMPFILE` where the
-/// file system has it, else a temporary name removed at once.
-fn spool(parent: &OutDir) -> io::Result<File> {
-    #[cfg(target_os = "linux")]
-    {
-        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-        if let Ok(fd) = rustix::fs::openat(parent.fd(), ".", flags, Mode::from_raw_mode(0o600)) {
-            return Ok(File::from(fd));
-        }
-    }
-    let (fd, temp) = parent
-        .create_temp(OsStr::new("spool"))
-        .map_err(io::Error::other)?;
-    let _ = rustix::fs::unlinkat(parent.fd(), &temp, rustix::fs::AtFlags::empty());
-    Ok(File::from(fd))
 }
