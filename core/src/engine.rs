@@ -351,7 +351,7 @@ mod tests {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.most.fetch_max(now, Ordering::SeqCst);
             std::thread::sleep(Duration::from_micros(u64::from(pid * 7919 % 13) * 50));
-            if pid % 7 == 0 {
+            if pid.is_multiple_of(7) {
                 self.in_flight.fetch_sub(1, Ordering::SeqCst);
                 return None;
             }

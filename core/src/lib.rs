@@ -14,7 +14,8 @@
 //! * [`run`] runs one pipeline; [`snapshot`] saves live processes for later analysis;
 //! * [`output`] makes output files safely in a directory someone else may control.
 
-#![deny(clippy::undocumented_unsafe_blocks)]
+// Lints: the workspace's [workspace.lints] (unsafe code only in FFI modules, each block
+// with its SAFETY comment; every public item documented).
 
 pub use vmpipe_source as source;
 pub use vmpipe_source::{fsat, model, privilege};

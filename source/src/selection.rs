@@ -46,10 +46,10 @@ impl Selection {
         argv0: Option<&[u8]>,
         uid: Option<u32>,
     ) -> bool {
-        if let Some(want) = self.uid {
-            if uid != Some(want) {
-                return false;
-            }
+        if let Some(want) = self.uid
+            && uid != Some(want)
+        {
+            return false;
         }
         if let Some(re) = &self.name {
             let base = |p: &[u8]| -> Vec<u8> {

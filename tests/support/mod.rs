@@ -429,10 +429,10 @@ fn start_built(
         }
         let f: Vec<&str> = line.split(' ').collect();
         let hex = |s: &str| u64::from_str_radix(s, 16).ok();
-        if let [name, start, end] = f[..] {
-            if let (Some(s), Some(e)) = (hex(start), hex(end)) {
-                mappings.insert(name.to_string(), (s, e));
-            }
+        if let [name, start, end] = f[..]
+            && let (Some(s), Some(e)) = (hex(start), hex(end))
+        {
+            mappings.insert(name.to_string(), (s, e));
         }
         lines.push(line);
     }

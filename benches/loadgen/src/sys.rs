@@ -43,7 +43,7 @@ pub enum Fill<'a> {
 /// Returns the base address. The mappings are never unmapped: they live as long as the process.
 pub fn map_slots(stride: usize, slots: &[(usize, Fill<'_>)]) -> io::Result<usize> {
     let page = page_size();
-    if stride == 0 || stride % page != 0 {
+    if stride == 0 || !stride.is_multiple_of(page) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "stride not page aligned",

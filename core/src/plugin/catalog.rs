@@ -66,8 +66,7 @@ pub fn catalog(search: &PluginSearch) -> String {
         let _ = writeln!(out, "  (none in this build)");
     }
     for b in builtin::BUILTINS {
-        // SAFETY: built-ins are statically linked; their entry returns a static table.
-        let described = unsafe { super::schema::table_of((b.entry)()) }.and_then(|table| {
+        let described = super::schema::builtin_table(b).and_then(|table| {
             describe(&Plugin {
                 table,
                 origin: "built-in".into(),

@@ -525,18 +525,18 @@ fn in_dir(dir: &Path, name: &[u8]) -> Result<Vec<PathBuf>, Problem> {
 fn variants(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let hwcaps = dir.join("glibc-hwcaps");
-    if let Ok(fd) = fsat::resolve_dir(&hwcaps, false, LinkRule::Any) {
-        if let Ok(entries) = rustix::fs::Dir::read_from(&fd) {
-            let mut names: Vec<PathBuf> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_bytes().to_vec())
-                .filter(|n| n != b"." && n != b"..")
-                .take(MAX_HWCAPS_SUBDIRS)
-                .map(|n| hwcaps.join(OsStr::from_bytes(&n)))
-                .collect();
-            names.sort();
-            out.extend(names);
-        }
+    if let Ok(fd) = fsat::resolve_dir(&hwcaps, false, LinkRule::Any)
+        && let Ok(entries) = rustix::fs::Dir::read_from(&fd)
+    {
+        let mut names: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_bytes().to_vec())
+            .filter(|n| n != b"." && n != b"..")
+            .take(MAX_HWCAPS_SUBDIRS)
+            .map(|n| hwcaps.join(OsStr::from_bytes(&n)))
+            .collect();
+        names.sort();
+        out.extend(names);
     }
     let mut level = vec![dir.to_path_buf()];
     let mut legacy = Vec::new();

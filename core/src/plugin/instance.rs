@@ -1,5 +1,8 @@
 //! One created analyzer: the plugin's entry points and its state, and the calls into them.
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use std::ffi::c_void;
 
 use vmpipe_plugin::abi::{

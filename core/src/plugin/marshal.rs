@@ -1,5 +1,8 @@
 //! ABI views of vmpipe's data: processes, regions and options, borrowed for one call.
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use vmpipe_plugin::abi::{
     self, EntryV2, ProcessV2, RegionV2, StrV2, ValueV2, ZoneV2, process_status,
 };

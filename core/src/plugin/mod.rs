@@ -28,7 +28,9 @@ use vmpipe_plugin::abi::{CellV2, InputV2, PluginV2, StrV2, kind};
 
 pub use catalog::catalog;
 pub use library::{LoadError, PluginSearch, Resolved, is_path};
-pub use schema::{AnalyzerSchema, ColumnSchema, ReadSchema, RunSchema, TableSchema, table_header};
+pub use schema::{
+    AnalyzerSchema, ColumnSchema, ReadSchema, RunSchema, TableSchema, describe, table_header,
+};
 
 use crate::model::{Analysis, Cell, TableRow};
 use crate::pipeline::{AnalyzerConfig, Place};
@@ -117,12 +119,9 @@ pub struct Plugin {
 pub fn load(name: &str, base: &Path, search: &PluginSearch) -> Result<Plugin, LoadError> {
     match search.resolve(name, base)? {
         Resolved::Builtin(b) => Ok(Plugin {
-            // SAFETY: built-ins are statically linked; their entry returns a static table.
-            table: unsafe { schema::table_of((b.entry)()) }.map_err(|reason| {
-                LoadError::Invalid {
-                    path: PathBuf::from(format!("built-in {}", b.name)),
-                    reason,
-                }
+            table: schema::builtin_table(b).map_err(|reason| LoadError::Invalid {
+                path: PathBuf::from(format!("built-in {}", b.name)),
+                reason,
             })?,
             origin: "built-in".into(),
         }),
@@ -131,12 +130,6 @@ pub fn load(name: &str, base: &Path, search: &PluginSearch) -> Result<Plugin, Lo
             origin: path.display().to_string(),
         }),
     }
-}
-
-/// Checks a plugin's declaration.
-pub fn describe(plugin: &Plugin) -> Result<AnalyzerSchema, String> {
-    // SAFETY: the table comes from `load`, valid for as long as the library is loaded (always).
-    unsafe { schema::check(&plugin.table) }
 }
 
 /// The analyzers of one run, created and ready.

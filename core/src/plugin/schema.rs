@@ -1,6 +1,9 @@
 //! Checking what a plugin declares — its ABI version, name, region columns and tables — and
 //! the combined schema of a run.
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use vmpipe_plugin::abi::{self, AbiStruct, ColumnV2, PluginV2, ReadV2, StrV2, TableV2};
 use vmpipe_plugin::{ColumnType, Scope};
 
@@ -354,16 +357,15 @@ unsafe fn table(t: &TableV2) -> Result<TableSchema, String> {
     if columns.is_empty() {
         return Err(format!("table `{name}` declares no column"));
     }
-    if scope == Scope::Process {
-        if let Some(c) = columns
+    if scope == Scope::Process
+        && let Some(c) = columns
             .iter()
             .find(|c| c.name == "pid" || c.name == "process")
-        {
-            return Err(format!(
-                "table `{name}` declares `{}`, which vmpipe adds to per-process tables itself",
-                c.name
-            ));
-        }
+    {
+        return Err(format!(
+            "table `{name}` declares `{}`, which vmpipe adds to per-process tables itself",
+            c.name
+        ));
     }
     // SAFETY: as above.
     let description =
@@ -374,6 +376,18 @@ unsafe fn table(t: &TableV2) -> Result<TableSchema, String> {
         scope,
         columns,
     })
+}
+
+/// The table of a built-in analyzer, read in this host's layout.
+pub fn builtin_table(b: &super::builtin::Builtin) -> Result<PluginV2, String> {
+    // SAFETY: built-ins are statically linked; their entry returns a static table.
+    unsafe { table_of((b.entry)()) }
+}
+
+/// Checks a plugin's declaration.
+pub fn describe(plugin: &super::Plugin) -> Result<AnalyzerSchema, String> {
+    // SAFETY: the table comes from `load`, valid for as long as the library is loaded (always).
+    unsafe { check(&plugin.table) }
 }
 
 /// Checks a plugin's ABI version, size and panic strategy, and reads its table in this

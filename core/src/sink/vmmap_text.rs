@@ -35,7 +35,7 @@ pub fn size(bytes: u64) -> String {
     let b = bytes as f64;
     if bytes == 0 {
         "0K".into()
-    } else if bytes < 4096 && bytes % 1024 != 0 {
+    } else if bytes < 4096 && !bytes.is_multiple_of(1024) {
         // Uneven values below a page are printed in bytes (`2784`, `4032` in the fixtures;
         // 6280 bytes print as `6K`).
         bytes.to_string()

@@ -407,12 +407,11 @@ impl ImageAttribution {
         // A live process of this machine's native ABI maps the kernel's one vDSO image, which
         // is ours too: read ours, and leave the target's pages alone (reading them through
         // its memory faults them in and changes its Rss).
-        if process.has_memory() {
-            if let Some(Ok((size, layout))) = own_vdso() {
-                if *size == r.size() {
-                    return Ok(layout.clone());
-                }
-            }
+        if process.has_memory()
+            && let Some(Ok((size, layout))) = own_vdso()
+            && *size == r.size()
+        {
+            return Ok(layout.clone());
         }
         let mut buf = vec![0u8; r.size() as usize];
         let n = host
@@ -590,10 +589,10 @@ impl Analyzer for ImageAttribution {
                     };
                     let at = index(&mut images, b"[vdso]", &attribution);
                     let mut parts = Vec::new();
-                    if let Ok(l) = &parsed {
-                        if let Some((load, va)) = l.vaddr_of(0) {
-                            parts = l.parts(load, va, va.saturating_add(r.size()));
-                        }
+                    if let Ok(l) = &parsed
+                        && let Some((load, va)) = l.vaddr_of(0)
+                    {
+                        parts = l.parts(load, va, va.saturating_add(r.size()));
                     }
                     images[at].count(r, &parts);
                     host.set(i, IMAGE, b"[vdso]".as_slice())?;

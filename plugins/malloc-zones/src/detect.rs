@@ -209,10 +209,10 @@ impl LibcCache {
                 if off >= s.offset && off - s.offset < s.size() {
                     let addr = s.start + (off - s.offset);
                     let len = (s.end - addr).min(256) as usize;
-                    if let Ok(b) = reader.bytes(addr, len) {
-                        if let Some(v) = parse_banner(&b) {
-                            return Ok(v);
-                        }
+                    if let Ok(b) = reader.bytes(addr, len)
+                        && let Some(v) = parse_banner(&b)
+                    {
+                        return Ok(v);
                     }
                 }
             }

@@ -132,7 +132,7 @@ impl State {
         if let Some(f) = self.fastbins.iter().find(|&&f| f % ALIGN != 0) {
             return Err(format!("arena {a:#x}: misaligned fast bin head {f:#x}"));
         }
-        if self.top == 0 || self.top % ALIGN != 0 {
+        if self.top == 0 || !self.top.is_multiple_of(ALIGN) {
             return Err(format!("arena {a:#x}: bad top {:#x}", self.top));
         }
         for b in 1..NBINS {
@@ -157,7 +157,7 @@ impl State {
                 ));
             }
         }
-        if self.next == 0 || self.next % 8 != 0 {
+        if self.next == 0 || !self.next.is_multiple_of(8) {
             return Err(format!("arena {a:#x}: bad next {:#x}", self.next));
         }
         if self.system_mem > self.max_system_mem || self.attached > 1 << 24 {
@@ -312,12 +312,12 @@ pub fn data_ranges(spans: &[Span], file: FileId) -> Vec<(u64, u64)> {
             last = Some(i);
         }
     }
-    if let Some(i) = last {
-        if let Some(n) = spans.get(i + 1) {
-            if n.start == spans[i].end && n.rw_anon() {
-                out.push((n.start, n.end.min(n.start.saturating_add(SCAN_CAP))));
-            }
-        }
+    if let Some(i) = last
+        && let Some(n) = spans.get(i + 1)
+        && n.start == spans[i].end
+        && n.rw_anon()
+    {
+        out.push((n.start, n.end.min(n.start.saturating_add(SCAN_CAP))));
     }
     out
 }
@@ -342,15 +342,16 @@ pub fn find_main_arena(
         while off + 16 <= data.len() {
             let addr = s + off as u64;
             let v = le64(&data, off);
-            if v == le64(&data, off + 8) && v == addr.wrapping_sub(16) {
-                if let Some(base) = addr.checked_sub(bin127).filter(|&b| b >= s) {
-                    let at = (base - s) as usize;
-                    if let Some(st) = data
-                        .get(at..at + MS_SIZE)
-                        .and_then(|b| main_arena_at(base, b, heap_info_sizes))
-                    {
-                        found.push(st);
-                    }
+            if v == le64(&data, off + 8)
+                && v == addr.wrapping_sub(16)
+                && let Some(base) = addr.checked_sub(bin127).filter(|&b| b >= s)
+            {
+                let at = (base - s) as usize;
+                if let Some(st) = data
+                    .get(at..at + MS_SIZE)
+                    .and_then(|b| main_arena_at(base, b, heap_info_sizes))
+                {
+                    found.push(st);
                 }
             }
             off += 8;
@@ -617,7 +618,7 @@ impl Glibc<'_, '_, '_, '_> {
             .ok_or_else(|| bad(format!("main_arena's top {top:#x} is not in [heap]")))?;
         let top_field = self.reader.u64(top + 8, top + 16)?;
         let top_size = top_field & !SIZE_BITS;
-        if top_size == 0 || top_size % ALIGN != 0 || top_field & IS_MMAPPED != 0 {
+        if top_size == 0 || !top_size.is_multiple_of(ALIGN) || top_field & IS_MMAPPED != 0 {
             return Err(bad(format!(
                 "main_arena's top chunk has size field {top_field:#x}"
             )));
@@ -727,7 +728,7 @@ impl Glibc<'_, '_, '_, '_> {
         };
         let top_size = top_field & !SIZE_BITS;
         if top_size == 0
-            || top_size % ALIGN != 0
+            || !top_size.is_multiple_of(ALIGN)
             || top_field & IS_MMAPPED != 0
             || top.checked_add(top_size) != Some(newest.addr + newest.size)
         {
@@ -864,7 +865,7 @@ impl Glibc<'_, '_, '_, '_> {
                     }
                 }
             }
-            if size < MINSIZE || size % ALIGN != 0 || field & IS_MMAPPED != 0 {
+            if size < MINSIZE || !size.is_multiple_of(ALIGN) || field & IS_MMAPPED != 0 {
                 return Err(bad(format!("chunk {p:#x} has a bad size field {field:#x}")));
             }
             let next = p
@@ -940,7 +941,7 @@ impl Glibc<'_, '_, '_, '_> {
                 }
                 let (prev, field) = (le64(&h, 0), le64(&h, 8));
                 let size = field & !SIZE_BITS;
-                let fits = size >= PAGE && size % PAGE == 0 && size <= s.end - p;
+                let fits = size >= PAGE && size.is_multiple_of(PAGE) && size <= s.end - p;
                 if prev != 0 || field & SIZE_BITS != IS_MMAPPED || !fits {
                     got.clear();
                     break;

@@ -60,6 +60,9 @@
 //!   call struct and every view in it are invalid once the entry point returns.
 //! * C plugins declare [`panic_strategy::NONE`].
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use std::ffi::c_void;
 
 /// The ABI major version this SDK speaks (the `v2` in the entry symbol's name).
@@ -857,7 +860,7 @@ pub unsafe fn element_ref<'a, T: AbiStruct>(
     index: usize,
     size: usize,
 ) -> Option<&'a T> {
-    if size < std::mem::size_of::<T>() || size % std::mem::align_of::<T>() != 0 {
+    if size < std::mem::size_of::<T>() || !size.is_multiple_of(std::mem::align_of::<T>()) {
         return None;
     }
     // SAFETY: the caller guarantees the element is there and outlives `'a`; `size` covers the

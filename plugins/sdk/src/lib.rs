@@ -68,8 +68,8 @@
 //! reports them, with where they happened, as an error row for the process, and the sweep
 //! goes on. vmpipe refuses a library built with `panic = "abort"`.
 
-#![deny(missing_docs)]
-#![deny(clippy::undocumented_unsafe_blocks)]
+// Lints: the workspace's [workspace.lints] (unsafe code only in FFI modules, each block
+// with its SAFETY comment; every public item documented).
 
 pub mod abi;
 #[doc(hidden)]

@@ -1,6 +1,9 @@
 //! The options a pipeline gives an analyzer (the TOML table under `options` in its
 //! `[[analyzer]]` entry), as an owned tree.
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use std::fmt;
 
 use crate::abi::{self, EntryV2, ValueV2};

@@ -3,6 +3,9 @@
 //! gives; a region is borrowed in place when the host's struct is at least as large as this
 //! SDK's (the common case), else copied once with the fields the host lacks left absent.
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use crate::Value;
 use crate::abi::{self, AnalyzeV2, CellV2, InputV2, ProcessV2, RegionV2};
 use crate::kind::RegionKind;

@@ -218,15 +218,15 @@ fn walk<R: Read>(
             (None, Some(p)) => p,
             (None, None) => header_name,
         };
-        if let Some(claimed) = ext.size {
-            if claimed != size {
-                return Err(refuse(
-                    &name,
-                    format!(
-                        "its PAX header gives {claimed} bytes and its tar header {size}; tar readers would disagree on where the next member starts, so vmpipe refuses the archive"
-                    ),
-                ));
-            }
+        if let Some(claimed) = ext.size
+            && claimed != size
+        {
+            return Err(refuse(
+                &name,
+                format!(
+                    "its PAX header gives {claimed} bytes and its tar header {size}; tar readers would disagree on where the next member starts, so vmpipe refuses the archive"
+                ),
+            ));
         }
         if !ty.is_file() || matches!(long, Some(LongName::TooLong)) {
             continue;

@@ -244,15 +244,14 @@ impl Source for Capture {
                 ),
             );
         }
-        if let Some(bytes) = &self.vdso {
-            if let Some(r) = c.regions.iter().find(|r| r.kind == RegionKind::Vdso) {
-                if r.size() == bytes.len() as u64 {
-                    c.memory = Some(Box::new(VdsoMemory {
-                        start: r.start,
-                        bytes: bytes.clone(),
-                    }));
-                }
-            }
+        if let Some(bytes) = &self.vdso
+            && let Some(r) = c.regions.iter().find(|r| r.kind == RegionKind::Vdso)
+            && r.size() == bytes.len() as u64
+        {
+            c.memory = Some(Box::new(VdsoMemory {
+                start: r.start,
+                bytes: bytes.clone(),
+            }));
         }
         Some(c)
     }

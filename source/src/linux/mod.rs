@@ -246,11 +246,12 @@ impl LiveLinux {
 
         // A process that exits while its map is read yields an empty map: tell that apart from
         // a kernel thread or a zombie, which truly have none, by asking whether it still exists.
-        if c.regions.is_empty() && c.process.status == ProcessStatus::Ok {
-            if let Err(e) = Self::read_in(&dir, "status", buf) {
-                c.map_complete = false;
-                c.fail(status_of(&e), "status", self.io_error(pid, "status", e));
-            }
+        if c.regions.is_empty()
+            && c.process.status == ProcessStatus::Ok
+            && let Err(e) = Self::read_in(&dir, "status", buf)
+        {
+            c.map_complete = false;
+            c.fail(status_of(&e), "status", self.io_error(pid, "status", e));
         }
         confirm_unlinked(&dir, &mut c.regions);
         if matches!(c.process.status, ProcessStatus::Ok | ProcessStatus::Partial) {

@@ -71,12 +71,14 @@ fn parse_with(
     while pos < text.len() {
         n += 1;
         let guess = next[usize::from(prev)];
-        if shortcut && usize::from(guess) < SLOTS && out.len() > first {
-            if let Some(after) = fast_line(text, pos, guess, out, &mut flags, builder.budget()) {
-                pos = after;
-                prev = guess;
-                continue;
-            }
+        if shortcut
+            && usize::from(guess) < SLOTS
+            && out.len() > first
+            && let Some(after) = fast_line(text, pos, guess, out, &mut flags, builder.budget())
+        {
+            pos = after;
+            prev = guess;
+            continue;
         }
         let end = memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
         let line = &text[pos..end];

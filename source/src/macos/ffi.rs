@@ -6,6 +6,9 @@
 //! what comes back is checked (length, NUL termination) before use. Failures keep the OS
 //! error (`ESRCH`: the process is gone; `EPERM`: not allowed).
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use std::io;
 use std::mem::{MaybeUninit, size_of};
 

@@ -8,6 +8,9 @@
 //! process's, even if the pid is reused; when the process exits, calls fail with
 //! `MACH_SEND_INVALID_DEST` (see [`KernReturn::task_gone`]).
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use std::mem::size_of;
 
 use mach2::kern_return::kern_return_t;

@@ -30,11 +30,11 @@
 
 /// Appends `bytes` to `out` with the reversible escape described above.
 pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
-    if memchr::memchr2(b'\\', 0, bytes).is_none() {
-        if let Ok(s) = std::str::from_utf8(bytes) {
-            out.extend_from_slice(s.as_bytes());
-            return;
-        }
+    if memchr::memchr2(b'\\', 0, bytes).is_none()
+        && let Ok(s) = std::str::from_utf8(bytes)
+    {
+        out.extend_from_slice(s.as_bytes());
+        return;
     }
     for chunk in bytes.utf8_chunks() {
         for ch in chunk.valid().chars() {

@@ -209,13 +209,12 @@ pub(crate) fn page_size_value(value: &str) -> Option<u64> {
 
 /// Splits `name [pid]` into its parts; a value without a `[pid]` is all name.
 fn name_and_pid(value: &str) -> (Option<String>, Option<u32>) {
-    if let Some(inner) = value.strip_suffix(']') {
-        if let Some((name, pid)) = inner.rsplit_once('[') {
-            if let Ok(pid) = pid.trim().parse::<u32>() {
-                let name = name.trim();
-                return ((!name.is_empty()).then(|| name.to_string()), Some(pid));
-            }
-        }
+    if let Some(inner) = value.strip_suffix(']')
+        && let Some((name, pid)) = inner.rsplit_once('[')
+        && let Ok(pid) = pid.trim().parse::<u32>()
+    {
+        let name = name.trim();
+        return ((!name.is_empty()).then(|| name.to_string()), Some(pid));
     }
     ((!value.is_empty()).then(|| value.to_string()), None)
 }

@@ -682,16 +682,16 @@ impl<'a> Parser<'a> {
         }
         match kind {
             TableKind::Summary => {
-                if let Some(note) = &row.note {
-                    if !KNOWN_NOTES.contains(&note.as_str()) {
-                        self.warn(
-                            i + 1,
-                            format!(
-                                "unexpected text after the values (annotation?): {}",
-                                shown(note)
-                            ),
-                        );
-                    }
+                if let Some(note) = &row.note
+                    && !KNOWN_NOTES.contains(&note.as_str())
+                {
+                    self.warn(
+                        i + 1,
+                        format!(
+                            "unexpected text after the values (annotation?): {}",
+                            shown(note)
+                        ),
+                    );
                 }
                 let summary_row = SummaryRow::from_table(i + 1, row);
                 if total {
@@ -727,23 +727,24 @@ impl<'a> Parser<'a> {
     }
 
     fn close_table(&mut self, i: usize) {
-        if let Some(table) = self.table.take() {
-            if table.layout.kind == TableKind::Summary && !table.totals {
-                self.warn(
-                    i + 1,
-                    "the REGION TYPE table ends without its TOTAL row (cut short?)",
-                );
-            }
+        if let Some(table) = self.table.take()
+            && table.layout.kind == TableKind::Summary
+            && !table.totals
+        {
+            self.warn(
+                i + 1,
+                "the REGION TYPE table ends without its TOTAL row (cut short?)",
+            );
         }
     }
 
     /// Line `i` is blank inside a table: whether the next non-blank line looks like more
     /// rows of it.
     fn more_rows_after_blank(&mut self, i: usize) -> bool {
-        if let Some((next, more)) = self.more_rows_before {
-            if next > i {
-                return more;
-            }
+        if let Some((next, more)) = self.more_rows_before
+            && next > i
+        {
+            return more;
         }
         let mut next = usize::MAX;
         let mut more = false;

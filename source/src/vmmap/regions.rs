@@ -203,10 +203,8 @@ fn has_share_mode(text: &[u8]) -> bool {
 /// The last token that ends at or before byte `open` (`None` if there is none) and, when
 /// `want_range`, whether any of those tokens is a `START-END` range.
 fn before_open(text: &str, open: usize, want_range: bool) -> (Option<Token<'_>>, bool) {
-    if !want_range {
-        if let Some(last) = last_before_ascii(text, open) {
-            return (last, false);
-        }
+    if !want_range && let Some(last) = last_before_ascii(text, open) {
+        return (last, false);
     }
     let mut last = None;
     let mut range = false;

@@ -352,16 +352,16 @@ pub(crate) fn parse_row(
     for (i, t) in tokens.iter().enumerate().skip(1) {
         if is_value_like(t.text) {
             run.get_or_insert(i);
-        } else if let Some(start) = run.take() {
-            if i - start > best.1 - best.0 {
-                best = (start, i);
-            }
+        } else if let Some(start) = run.take()
+            && i - start > best.1 - best.0
+        {
+            best = (start, i);
         }
     }
-    if let Some(start) = run {
-        if tokens.len() - start > best.1 - best.0 {
-            best = (start, tokens.len());
-        }
+    if let Some(start) = run
+        && tokens.len() - start > best.1 - best.0
+    {
+        best = (start, tokens.len());
     }
     let (mut a, b) = best;
     if b == a {

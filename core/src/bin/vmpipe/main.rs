@@ -166,13 +166,13 @@ fn main() -> ExitCode {
             if !pids.is_empty() {
                 p.narrow_to_pids(&pids);
             }
-            if let Some(input) = &input {
-                if !p.source.set_path(input) {
-                    eprintln!(
-                        "vmpipe: --input is for offline sources (capture, snapshot, vmmap-report); this pipeline reads live processes"
-                    );
-                    return ExitCode::from(2);
-                }
+            if let Some(input) = &input
+                && !p.source.set_path(input)
+            {
+                eprintln!(
+                    "vmpipe: --input is for offline sources (capture, snapshot, vmmap-report); this pipeline reads live processes"
+                );
+                return ExitCode::from(2);
             }
             let progress = if quiet {
                 None

@@ -1,6 +1,9 @@
 //! The harness's side of the ABI: a [`HostV2`] whose callbacks check every value against what
 //! the plugin declared, as vmpipe's host does, and keep what it emitted.
 
+// An FFI module: the workspace denies unsafe code everywhere else.
+#![allow(unsafe_code)]
+
 use std::ffi::c_void;
 
 use super::fixture::Fixture;
